@@ -1,0 +1,27 @@
+"""POST /cds-services/{id}/feedback (CDS Hooks 2.0 'Feedback'): 200 only after every item is committed."""
+from __future__ import annotations
+
+from flask import Blueprint, jsonify
+
+from ..state import state
+from ..errors import InvalidRequest
+from ..logs import log_event
+from ..validation import first_error, validator_for
+from .requests import read_json_object
+
+blueprint = Blueprint("feedback", __name__)
+
+
+@blueprint.post("/cds-services/<service_id>/feedback")
+def receive_feedback(service_id: str):
+    """Validate and durably store feedback items; a repeated item is stored once."""
+    current = state()
+    service = current.registry.get(service_id)
+    body = read_json_object()
+    problem = first_error(validator_for("feedback"), body)
+    if problem:
+        raise InvalidRequest(f"invalid feedback: {problem}")
+    stored = current.store.add(service.id, body["feedback"])
+    log_event("feedback", service_id=service.id, status=200, feedback_items=len(body["feedback"]),
+              feedback_stored=stored)
+    return jsonify({"stored": stored, "received": len(body["feedback"])})

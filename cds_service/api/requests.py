@@ -1,0 +1,34 @@
+"""Read a JSON request body: size, media type and syntax checks shared by the POST endpoints."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import request
+from werkzeug.exceptions import UnsupportedMediaType
+
+from ..errors import BadRequest, InvalidRequest
+
+JSON_MEDIA_TYPES = frozenset({"application/json", "application/fhir+json"})
+
+
+def read_json_object() -> dict[str, Any]:
+    """Return the body as a JSON object.
+
+    Raises BadRequest (400) when it is not JSON or not UTF-8, InvalidRequest (422) when it is JSON
+    but not an object; Flask raises 413 past MAX_CONTENT_LENGTH and we answer 415 for other media types.
+    """
+    if request.mimetype and request.mimetype not in JSON_MEDIA_TYPES:
+        raise UnsupportedMediaType(
+            f"Content-Type {request.mimetype!r} is not accepted; send application/json or application/fhir+json.")
+    raw = request.get_data(cache=True)
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        where = f" at line {error.lineno}, column {error.colno}" if isinstance(error, json.JSONDecodeError) else ""
+        raise BadRequest(f"request body is not valid JSON{where}.") from None
+    except RecursionError:
+        raise BadRequest("request body is nested too deeply.") from None
+    if not isinstance(body, dict):
+        raise InvalidRequest(f"request body must be a JSON object, got {type(body).__name__}.")
+    return body

@@ -1,0 +1,51 @@
+"""The application factory: ``create_app(config=None)``; nothing is read at import time."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Mapping
+
+from flask import Flask
+from flask_cors import CORS
+
+from .api import discovery, errors, feedback, health, services
+from .feedback import FeedbackStore
+from .knowledge import load_knowledge
+from .logs import configure_logging, log_event
+from .registry import Registry
+from .settings import load_settings
+from .state import CdsState
+
+
+def utc_now() -> datetime:
+    """Return the request time in UTC (the production clock)."""
+    return datetime.now(timezone.utc)
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Create the WSGI app.
+
+    ``config`` may set any setting by variable name (``CDS_DATA_DIR``) or field name
+    (``data_dir``), and ``clock`` (a callable returning an aware datetime) for tests.
+    Raises SettingsError or KnowledgeError when configuration or clinical content is invalid.
+    """
+    config = dict(config or {})
+    clock = config.pop("clock", utc_now)
+    settings = load_settings(config)
+    configure_logging(settings.log_level)
+    knowledge = load_knowledge(settings.knowledge_dir)
+    store = FeedbackStore(settings.sqlite_path)  # type: ignore[arg-type]
+    store.create_schema()
+
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.json.sort_keys = False  # keep cards in urgency order and fields in spec order
+    app.extensions["cds_service"] = CdsState(settings, knowledge, Registry.from_knowledge(knowledge), store, clock)
+    CORS(app, resources={r"/cds-services*": {"origins": list(settings.cors_origins)}},
+         supports_credentials=False, allow_headers=["Authorization", "Content-Type"], methods=["GET", "POST", "OPTIONS"],
+         max_age=600)
+    for module in (discovery, services, feedback, health):
+        app.register_blueprint(module.blueprint)
+    errors.init_app(app)
+    log_event("started", knowledge_files=str(knowledge.directory), value_sets=len(knowledge.value_sets),
+              topics_loaded=len(knowledge.topics), database=settings.database_url.split(":", 1)[0])
+    return app

@@ -1,0 +1,80 @@
+"""Collect the resources a service needs from the request's prefetch (CDS Hooks 2.0 'Prefetch').
+
+For each of the service's prefetch keys: a resource or a searchset Bundle is data; ``null``
+means the EHR has no data for it (evaluate, don't fail); a missing key or an OperationOutcome
+means "not provided", and the data must be fetched from ``fhirServer`` or the call answers 412.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+from urllib.parse import quote
+
+from ..errors import PrefetchUnavailable
+
+# (service prefetch key, rendered query, request) -> resources; raises PrefetchUnavailable
+Fetcher = Callable[[str, str, Mapping[str, Any]], list[Any]]
+
+
+@dataclass
+class Gathered:
+    """Resources for evaluation, and which keys came from where (for logs)."""
+
+    resources: list[Any] = field(default_factory=list)
+    prefetched: list[str] = field(default_factory=list)
+    fetched: list[str] = field(default_factory=list)
+    empty: list[str] = field(default_factory=list)
+
+
+def resources_of(value: Mapping[str, Any]) -> list[Any]:
+    """Return the resources of a prefetch value: a Bundle's entries (unwrapped) or the resource itself.
+
+    Entries that are not objects are returned as they are, so that evaluation reports them.
+    """
+    if value.get("resourceType") != "Bundle":
+        return [value]
+    resources = []
+    for entry in value.get("entry") or []:
+        if isinstance(entry, Mapping) and "resource" in entry:
+            resources.append(entry["resource"])
+        else:
+            resources.append(entry)
+    return resources
+
+
+def render_query(template: str, context: Mapping[str, Any]) -> str:
+    """Render a prefetch template with URL-encoded context values (2.0 tokens only)."""
+    rendered = template
+    for key, value in context.items():
+        if isinstance(value, str):
+            rendered = rendered.replace("{{context.%s}}" % key, quote(value, safe=""))
+    return rendered
+
+
+def gather(prefetch_templates: Mapping[str, str], request: Mapping[str, Any],
+           fetch: Fetcher | None = None) -> Gathered:
+    """Return the resources for every prefetch key, fetching what was not provided.
+
+    Raises PrefetchUnavailable (412) naming the key when data is neither prefetched nor fetchable.
+    """
+    given = request.get("prefetch") or {}
+    gathered = Gathered()
+    for key, template in prefetch_templates.items():
+        value = given.get(key, ...)
+        if value is None:
+            gathered.empty.append(key)
+            continue
+        if isinstance(value, Mapping) and value.get("resourceType") != "OperationOutcome":
+            gathered.resources.extend(resources_of(value))
+            gathered.prefetched.append(key)
+            continue
+        query = render_query(template, request["context"])
+        if not request.get("fhirServer"):
+            raise PrefetchUnavailable(
+                f"prefetch key {key!r} ({query}) was not provided and the request has no fhirServer to fetch it from.")
+        if fetch is None:
+            raise PrefetchUnavailable(
+                f"prefetch key {key!r} ({query}) was not provided and this service does not fetch from fhirServer.")
+        gathered.resources.extend(fetch(key, query, request))
+        gathered.fetched.append(key)
+    return gathered

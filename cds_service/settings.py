@@ -1,0 +1,125 @@
+"""Frozen settings: embedded defaults <- CDS_* environment variables <- a mapping (tests).
+
+Every setting works on one machine without configuration. An invalid value raises
+SettingsError with a sentence naming the variable, and start-up stops.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+from .errors import SettingsError
+
+DEFAULT_TOPIC_SYSTEM = "https://posterior-thigh-cds.example.org/fhir/CodeSystem/card-topic"
+
+
+def default_data_dir() -> Path:
+    """Return $XDG_DATA_HOME/cds-service, or ~/.local/share/cds-service."""
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "cds-service"
+
+
+def default_knowledge_dir() -> Path:
+    """Return the bundled cards/ directory (inside the wheel, or the source checkout)."""
+    installed = Path(__file__).parent / "cards"
+    return installed if installed.is_dir() else Path(__file__).parent.parent / "cards"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Validated configuration; see the README's configuration table."""
+
+    data_dir: Path
+    database_url: str
+    knowledge_dir: Path
+    max_body_bytes: int = 5 * 1024 * 1024
+    cors_origins: tuple[str, ...] = ("*",)
+    topic_system: str = DEFAULT_TOPIC_SYSTEM
+    log_level: str = "INFO"
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """Return the SQLite file of database_url, or None for another database."""
+        prefix = "sqlite:///"
+        return Path(self.database_url[len(prefix):]) if self.database_url.startswith(prefix) else None
+
+
+# variable name -> (field, parser)
+def _positive_int(name: str, raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number of bytes, got {raw!r}.") from None
+    if value <= 0:
+        raise SettingsError(f"{name} must be greater than zero, got {raw!r}.")
+    return value
+
+
+def _origins(name: str, raw: str) -> tuple[str, ...]:
+    origins = tuple(o.strip() for o in raw.split(",") if o.strip())
+    if not origins:
+        raise SettingsError(f"{name} must list at least one origin (or '*').")
+    for origin in origins:
+        if origin != "*" and not origin.startswith(("http://", "https://")):
+            raise SettingsError(f"{name} entries must be '*' or http(s) origins, got {origin!r}.")
+    return origins
+
+
+def _log_level(name: str, raw: str) -> str:
+    level = raw.upper()
+    if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        raise SettingsError(f"{name} must be one of DEBUG, INFO, WARNING, ERROR; got {raw!r}.")
+    return level
+
+
+def _database_url(name: str, raw: str) -> str:
+    if not raw.startswith("sqlite:///"):
+        raise SettingsError(f"{name} must be a sqlite:///path URL, got a URL with another scheme.")
+    return raw
+
+
+def _directory(name: str, raw: str) -> Path:
+    return Path(raw).expanduser()
+
+
+def _url(name: str, raw: str) -> str:
+    if not raw.startswith(("http://", "https://", "urn:")):
+        raise SettingsError(f"{name} must be an absolute URL, got {raw!r}.")
+    return raw
+
+
+_VARIABLES: dict[str, tuple[str, Any]] = {
+    "CDS_DATA_DIR": ("data_dir", _directory),
+    "CDS_DATABASE_URL": ("database_url", _database_url),
+    "CDS_KNOWLEDGE_DIR": ("knowledge_dir", _directory),
+    "CDS_MAX_BODY_BYTES": ("max_body_bytes", _positive_int),
+    "CDS_CORS_ORIGINS": ("cors_origins", _origins),
+    "CDS_TOPIC_SYSTEM": ("topic_system", _url),
+    "CDS_LOG_LEVEL": ("log_level", _log_level),
+}
+
+
+def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Build Settings from defaults, then ``environ`` (CDS_* strings), then ``overrides``.
+
+    ``overrides`` uses either variable names (strings, parsed like the environment) or
+    field names (already typed values).
+    """
+    environ = os.environ if environ is None else environ
+    raw: dict[str, Any] = {}
+    for variable, (field, parse) in _VARIABLES.items():
+        if variable in environ:
+            raw[field] = parse(variable, environ[variable])
+    field_names = {f.name for f in fields(Settings)}
+    for key, value in (overrides or {}).items():
+        if key in _VARIABLES:
+            field, parse = _VARIABLES[key]
+            raw[field] = parse(key, value) if isinstance(value, str) else value
+        elif key in field_names:
+            raw[key] = value
+    data_dir = Path(raw.pop("data_dir", default_data_dir()))
+    database_url = raw.pop("database_url", f"sqlite:///{data_dir / 'feedback.sqlite3'}")
+    knowledge_dir = Path(raw.pop("knowledge_dir", default_knowledge_dir()))
+    return Settings(data_dir=data_dir, database_url=database_url, knowledge_dir=knowledge_dir, **raw)

@@ -1,0 +1,29 @@
+"""Per-app state kept in ``app.extensions['cds_service']``, and the accessor the views use."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Callable
+
+from flask import current_app
+
+from .feedback import FeedbackStore
+from .knowledge import Knowledge
+from .registry import Registry
+from .settings import Settings
+
+
+@dataclass(frozen=True)
+class CdsState:
+    """What every request needs: settings, checked knowledge, services, feedback store, clock."""
+
+    settings: Settings
+    knowledge: Knowledge
+    registry: Registry
+    store: FeedbackStore
+    clock: Callable[[], datetime]
+
+
+def state() -> CdsState:
+    """Return the state of the current app."""
+    return current_app.extensions["cds_service"]
