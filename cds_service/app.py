@@ -41,7 +41,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False  # keep cards in urgency order and fields in spec order
     app.extensions["cds_service"] = CdsState(settings, knowledge, Registry.from_knowledge(knowledge), store, clock)
     CORS(app, resources={r"/cds-services*": {"origins": list(settings.cors_origins)}},
-         supports_credentials=False, allow_headers=["Authorization", "Content-Type"], methods=["GET", "POST", "OPTIONS"],
+         supports_credentials=False, send_wildcard=settings.cors_origins == ("*",), allow_headers=["Authorization", "Content-Type"], methods=["GET", "POST", "OPTIONS"],
          max_age=600)
     for module in (discovery, services, feedback, health):
         app.register_blueprint(module.blueprint)

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from jsonschema import Draft202012Validator
-from jsonschema.exceptions import best_match
+from jsonschema.exceptions import ValidationError, best_match
 from referencing import Registry, Resource
 
 SCHEMA_DIR = Path(__file__).parent / "schemas"
@@ -48,14 +48,42 @@ def first_error(validator: Draft202012Validator, instance: Any) -> str | None:
     if error is None:
         return None
     where = ".".join(str(part) for part in error.absolute_path) or "(top level)"
-    message = error.message
-    if len(message) > 300:  # never echo a whole resource back
-        message = message[:300] + "…"
-    return f"{where}: {message}"
+    return f"{where}: {_describe(error)}"
+
+
+def _describe(error: ValidationError) -> str:
+    """Say what is wrong without echoing the submitted value (it may hold patient data)."""
+    custom = error.schema.get("errorMessage") if isinstance(error.schema, dict) else None
+    if custom:
+        return custom
+    expected = error.validator_value
+    if error.validator in ("required", "dependentRequired"):
+        return error.message
+    descriptions = {
+        "type": f"must be of type {expected}",
+        "enum": f"must be one of {expected}",
+        "const": f"must be {expected!r}",
+        "format": f"is not a valid {expected}",
+        "pattern": "does not have the required form",
+        "minLength": f"must be at least {expected} characters long",
+        "maxLength": f"must be at most {expected} characters long",
+        "minItems": f"must have at least {expected} item(s)",
+        "maxItems": f"must have at most {expected} item(s)",
+        "minProperties": f"must have at least {expected} member(s)",
+        "minimum": f"must be at least {expected}",
+        "maximum": f"must be at most {expected}",
+        "additionalProperties": "has members that are not allowed here",
+    }
+    return descriptions.get(str(error.validator), f"is not valid ({error.validator})")
 
 
 def find_empty_values(value: Any, path: str = "$") -> list[str]:
-    """Return the JSON paths of null, "", [] or {} values, which CDS Hooks 2.0 forbids."""
+    """Return the JSON paths of null, "", [] or {} values, which CDS Hooks 2.0 forbids.
+
+    The one exception is the spec's own "no decision support" answer, ``{"cards": []}``.
+    """
+    if path == "$.cards" and value == []:
+        return []
     if value is None or value == "" or value == [] or value == {}:
         return [path]
     if isinstance(value, dict):

@@ -28,15 +28,16 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def handle_http_error(error: HTTPException):
+        allowed = sorted(getattr(error, "valid_methods", None) or [])
         messages = {
             404: f"no such endpoint: {request.method} {request.path}; CDS Services are listed at GET /cds-services.",
-            405: f"{request.method} is not allowed on {request.path}; allowed: {', '.join(sorted(error.valid_methods or []))}.",
+            405: f"{request.method} is not allowed on {request.path}; allowed: {', '.join(allowed)}.",
             413: f"request body is larger than the limit of {app.config['MAX_CONTENT_LENGTH']} bytes (CDS_MAX_BODY_BYTES).",
         }
         status = error.code or 500
         response = error_response(status, error.name, messages.get(status, error.description or error.name))
-        if status == 405 and error.valid_methods:
-            response.headers["Allow"] = ", ".join(sorted(error.valid_methods))
+        if status == 405 and allowed:
+            response.headers["Allow"] = ", ".join(allowed)
         return response
 
     @app.errorhandler(Exception)
