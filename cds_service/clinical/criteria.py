@@ -88,7 +88,7 @@ def candidates(spec: Mapping[str, Any], context: EvaluationContext) -> list[Find
     excluded_text = tuple(spec.get("text_excludes", ()))
     found = []
     for finding in context.findings:
-        if not finding.concepts & concepts or finding.negated != wants_negated:
+        if not (finding.negated_concepts if wants_negated else finding.concepts) & concepts:
             continue
         if not finding.current and not spec.get("include_history", False):
             continue

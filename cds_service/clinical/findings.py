@@ -19,6 +19,8 @@ from . import filters
 MCODE_LATERALITY = "http://hl7.org/fhir/us/mcode/StructureDefinition/mcode-laterality-qualifier"
 MCODE_LOCATION = "http://hl7.org/fhir/us/mcode/StructureDefinition/mcode-body-location-qualifier"
 SYMPTOM_QUESTION = "symptom-question"
+# value sets that qualify a finding (where, which side) rather than name one
+QUALIFIER_PREFIXES = ("site-", "qualifier-", "laterality-")
 LATERALITY_CONCEPTS = {"laterality-left": "left", "laterality-right": "right", "laterality-bilateral": "bilateral"}
 _LATERALITY_WORDS = (("bilateral", "bilateral"), ("bilaterally", "bilateral"), ("both legs", "bilateral"),
                      ("both sides", "bilateral"), ("both thighs", "bilateral"), ("left", "left"), ("right", "right"))
@@ -34,12 +36,17 @@ class Finding:
     resource_type: str
     date: datetime | None = None
     current: bool = True
-    negated: bool = False
+    negated_concepts: frozenset[str] = frozenset()
     laterality: str | None = None
     sites: frozenset[str] = frozenset()
     quantity: tuple[Decimal, str] | None = None
     upper_limit: tuple[Decimal, str] | None = None
     text: str = ""
+
+    @property
+    def negated(self) -> bool:
+        """Return True when the finding only says that something is absent ("answered no")."""
+        return not self.concepts and bool(self.negated_concepts)
 
 
 @dataclass(frozen=True)
@@ -128,10 +135,10 @@ class _Reader:
         if concept is None and not extra_text:
             return frozenset(), frozenset(), ""
         codings = [(c.system, c.code) for c in (getattr(concept, "coding", None) or [])]
-        coded = self.terminology.concepts_for_codings(codings)
+        coded = _findings_only(self.terminology.concepts_for_codings(codings))
         text = " ; ".join(t for t in (getattr(concept, "text", None), extra_text) if t)
         named = self.terminology.concepts_for_text(text)
-        return coded | named.affirmed, named.negated - coded, text
+        return coded | _findings_only(named.affirmed), _findings_only(named.negated) - coded, text
 
     def sites(self, body_sites: list[Any], text: str) -> tuple[frozenset[str], str | None]:
         """Return site concepts and laterality from bodySite codings, mCODE extensions and text."""
@@ -183,9 +190,9 @@ class _Reader:
                 or as_datetime(condition.onsetPeriod.start if condition.onsetPeriod else None)
                 or as_datetime(condition.recordedDate))
         return [Finding(
-            reference=reference, display=_display(condition.code), concepts=affirmed or negated,
+            reference=reference, display=_display(condition.code), concepts=affirmed, negated_concepts=negated,
             resource_type="Condition", date=when, current=filters.is_current_condition(condition),
-            negated=not affirmed, laterality=self.coded_laterality(condition.code) or text_side,
+            laterality=_combine_laterality({self.coded_laterality(condition.code), text_side} - {None}),
             sites=sites, text=normalize_text(text),
         )]
 
@@ -230,15 +237,20 @@ class _Reader:
             text = f"{text} ; {value_string}"
         if not affirmed and not negated:
             return None
+        if polarity is False:  # the answer negates everything the question names
+            affirmed, negated = frozenset(), affirmed | negated
         sites, text_side = self.sites(body_sites, text)
         quantity, upper = _quantity(holder), _upper_limit(holder)
         return Finding(
-            reference=reference, display=_display(shown),
-            concepts=(affirmed or negated) - {SYMPTOM_QUESTION}, resource_type="Observation", date=when,
-            current=True, negated=polarity is False or not affirmed,
-            laterality=self.coded_laterality(code) or text_side, sites=sites,
+            reference=reference, display=_display(shown), concepts=affirmed - {SYMPTOM_QUESTION},
+            negated_concepts=negated - {SYMPTOM_QUESTION}, resource_type="Observation", date=when, current=True,
+            laterality=_combine_laterality({self.coded_laterality(code), text_side} - {None}), sites=sites,
             quantity=quantity, upper_limit=upper, text=normalize_text(text),
         )
+
+
+def _findings_only(concepts: frozenset[str]) -> frozenset[str]:
+    return frozenset(c for c in concepts if not c.startswith(QUALIFIER_PREFIXES))
 
 
 def _has_value(holder: Any) -> bool:
