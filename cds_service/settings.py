@@ -81,6 +81,8 @@ def _database_url(name: str, raw: str) -> str:
 
 
 def _directory(name: str, raw: str) -> Path:
+    if not raw.strip():
+        raise SettingsError(f"{name} must name a directory, got an empty value.")
     return Path(raw).expanduser()
 
 

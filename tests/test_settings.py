@@ -31,7 +31,7 @@ def test_environment_overrides_defaults(tmp_path):
 @pytest.mark.parametrize(("variable", "value"), [
     ("CDS_MAX_BODY_BYTES", "big"), ("CDS_MAX_BODY_BYTES", "0"), ("CDS_CORS_ORIGINS", "ftp://x"),
     ("CDS_CORS_ORIGINS", " , "), ("CDS_LOG_LEVEL", "LOUD"), ("CDS_DATABASE_URL", "mysql://db/x"),
-    ("CDS_TOPIC_SYSTEM", "not a url"),
+    ("CDS_TOPIC_SYSTEM", "not a url"), ("CDS_DATA_DIR", " "), ("CDS_KNOWLEDGE_DIR", ""),
 ])
 def test_invalid_value_names_the_variable(variable, value):
     """An invalid value raises SettingsError with a sentence naming the variable."""

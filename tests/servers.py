@@ -1,0 +1,54 @@
+"""Start real servers in subprocesses: reserved port, readiness poll, log file, clean stop."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+from typing import Sequence
+
+import requests
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class ServerProcess:
+    """A server started from ``command``; ``url`` is its base URL once ``ready_path`` answers 200."""
+
+    def __init__(self, command: Sequence[str], port: int, log: Path, env: dict[str, str] | None = None,
+                 cwd: Path | None = None, ready_path: str = "/health/ready", timeout: float = 60) -> None:
+        self.url = f"http://127.0.0.1:{port}"
+        self.log = log
+        self._file = log.open("wb")
+        self.process = subprocess.Popen(list(command), stdout=self._file, stderr=subprocess.STDOUT,
+                                        env={**os.environ, **(env or {})}, cwd=cwd, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited with {self.process.returncode}:\n{log.read_text()[-3000:]}")
+            try:
+                if requests.get(self.url + ready_path, timeout=1).status_code == 200:
+                    return
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"server not ready within {timeout}s:\n{log.read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        """Stop the server and everything it started (gunicorn workers included)."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        self._file.close()
