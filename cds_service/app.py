@@ -9,6 +9,7 @@ from flask_cors import CORS
 
 from .api import discovery, errors, feedback, health, services
 from .feedback import FeedbackStore
+from .fhir.client import FetchLimits, FhirClient
 from .knowledge import load_knowledge
 from .logs import configure_logging, log_event
 from .registry import Registry
@@ -39,7 +40,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # keep cards in urgency order and fields in spec order
-    app.extensions["cds_service"] = CdsState(settings, knowledge, Registry.from_knowledge(knowledge), store, clock)
+    fhir = FhirClient(FetchLimits(settings.fhir_connect_timeout, settings.fhir_read_timeout, settings.fhir_deadline,
+                                  settings.fhir_max_pages), settings.allowed_fhir_servers)
+    app.extensions["cds_service"] = CdsState(settings, knowledge, Registry.from_knowledge(knowledge), store, fhir,
+                                             clock)
     CORS(app, resources={r"/cds-services*": {"origins": list(settings.cors_origins)}},
          supports_credentials=False, send_wildcard=settings.cors_origins == ("*",), allow_headers=["Authorization", "Content-Type"], methods=["GET", "POST", "OPTIONS"],
          max_age=600)

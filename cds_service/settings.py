@@ -38,6 +38,11 @@ class Settings:
     cors_origins: tuple[str, ...] = ("*",)
     topic_system: str = DEFAULT_TOPIC_SYSTEM
     log_level: str = "INFO"
+    fhir_connect_timeout: float = 1.0
+    fhir_read_timeout: float = 2.0
+    fhir_deadline: float = 2.5
+    fhir_max_pages: int = 50
+    allowed_fhir_servers: tuple[str, ...] = ()
 
     @property
     def sqlite_path(self) -> Path | None:
@@ -51,7 +56,7 @@ def _positive_int(name: str, raw: str) -> int:
     try:
         value = int(raw)
     except ValueError:
-        raise SettingsError(f"{name} must be a whole number of bytes, got {raw!r}.") from None
+        raise SettingsError(f"{name} must be a whole number, got {raw!r}.") from None
     if value <= 0:
         raise SettingsError(f"{name} must be greater than zero, got {raw!r}.")
     return value
@@ -65,6 +70,24 @@ def _origins(name: str, raw: str) -> tuple[str, ...]:
         if origin != "*" and not origin.startswith(("http://", "https://")):
             raise SettingsError(f"{name} entries must be '*' or http(s) origins, got {origin!r}.")
     return origins
+
+
+def _seconds(name: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number of seconds, got {raw!r}.") from None
+    if not 0 < value <= 60:
+        raise SettingsError(f"{name} must be more than 0 and at most 60 seconds, got {raw!r}.")
+    return value
+
+
+def _urls(name: str, raw: str) -> tuple[str, ...]:
+    urls = tuple(u.strip() for u in raw.split(",") if u.strip())
+    for url in urls:
+        if not url.startswith(("http://", "https://")):
+            raise SettingsError(f"{name} entries must be http(s) base URLs, got {url!r}.")
+    return urls
 
 
 def _log_level(name: str, raw: str) -> str:
@@ -100,6 +123,11 @@ _VARIABLES: dict[str, tuple[str, Any]] = {
     "CDS_CORS_ORIGINS": ("cors_origins", _origins),
     "CDS_TOPIC_SYSTEM": ("topic_system", _url),
     "CDS_LOG_LEVEL": ("log_level", _log_level),
+    "CDS_FHIR_CONNECT_TIMEOUT": ("fhir_connect_timeout", _seconds),
+    "CDS_FHIR_READ_TIMEOUT": ("fhir_read_timeout", _seconds),
+    "CDS_FHIR_DEADLINE": ("fhir_deadline", _seconds),
+    "CDS_FHIR_MAX_PAGES": ("fhir_max_pages", _positive_int),
+    "CDS_ALLOWED_FHIR_SERVERS": ("allowed_fhir_servers", _urls),
 }
 
 

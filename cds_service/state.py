@@ -8,6 +8,7 @@ from typing import Callable
 from flask import current_app
 
 from .feedback import FeedbackStore
+from .fhir.client import FhirClient
 from .knowledge import Knowledge
 from .registry import Registry
 from .settings import Settings
@@ -15,12 +16,13 @@ from .settings import Settings
 
 @dataclass(frozen=True)
 class CdsState:
-    """What every request needs: settings, checked knowledge, services, feedback store, clock."""
+    """What every request needs: settings, knowledge, services, feedback store, FHIR client, clock."""
 
     settings: Settings
     knowledge: Knowledge
     registry: Registry
     store: FeedbackStore
+    fhir: FhirClient
     clock: Callable[[], datetime]
 
 

@@ -52,3 +52,22 @@ class ServerProcess:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
         self._file.close()
+
+
+FHIR_SERVER_VENV = Path(__file__).resolve().parent.parent / ".venv-fhir"
+FHIR_TOKEN = "test-bearer-token-9d1c"
+
+
+def start_fhir_server(workdir: Path) -> ServerProcess:
+    """Start sekmet-fhir (FHIR R4, SQLite) on 127.0.0.1 with bearer auth on and its simulator off."""
+    sekmet = FHIR_SERVER_VENV / "bin" / "sekmet"
+    if not sekmet.exists():
+        raise RuntimeError(f"{sekmet} is missing: run scripts/test (or scripts/fhir-server-venv) first")
+    port = free_port()
+    config = workdir / "sekmet.yaml"
+    config.write_text(
+        f"base_url: http://127.0.0.1:{port}/fhir\nhost: 127.0.0.1\nport: {port}\n"
+        f"data_dir: {workdir / 'data'}\nserver_auth: {{types: [bearer], tokens: [{FHIR_TOKEN}]}}\n"
+        "simulator: {enabled: false}\nlog_inbound: false\n")
+    return ServerProcess([str(sekmet), "serve", "--config", str(config)], port, workdir / "sekmet.log",
+                         cwd=workdir, ready_path="/fhir/metadata")

@@ -42,7 +42,7 @@ def call_service(service_id: str):
     service = current.registry.get(service_id)
     body = read_json_object()
     validate_hook_request(service, body)
-    gathered = gather(service.prefetch, body)
+    gathered = gather(service.prefetch, body, current.fhir.fetch_missing)
     try:
         evaluation = evaluate(service, body["context"], gathered.resources, current.clock())
         response = render_response(evaluation, body["context"], current.settings.topic_system)
@@ -55,6 +55,6 @@ def call_service(service_id: str):
     log_event("hook_call", hook_instance=body["hookInstance"], service_id=service.id, hook=service.hook, status=200,
               topics=[m.topic["topic"] for m in evaluation.matches],
               indicators=[m.indicator for m in evaluation.matches],
-              resource_count=len(gathered.resources), finding_count=evaluation.finding_count,
+              prefetched=gathered.prefetched, fetched=gathered.fetched, resource_count=len(gathered.resources), finding_count=evaluation.finding_count,
               issue_count=len(evaluation.issues), duration_ms=round((time.perf_counter() - started) * 1000, 2))
     return jsonify(response)

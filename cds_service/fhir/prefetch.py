@@ -12,8 +12,8 @@ from urllib.parse import quote
 
 from ..errors import PrefetchUnavailable
 
-# (service prefetch key, rendered query, request) -> resources; raises PrefetchUnavailable
-Fetcher = Callable[[str, str, Mapping[str, Any]], list[Any]]
+# ({prefetch key: rendered query}, request) -> {prefetch key: resources}; raises PrefetchUnavailable
+Fetcher = Callable[[Mapping[str, str], Mapping[str, Any]], Mapping[str, list[Any]]]
 
 
 @dataclass
@@ -53,28 +53,30 @@ def render_query(template: str, context: Mapping[str, Any]) -> str:
 
 def gather(prefetch_templates: Mapping[str, str], request: Mapping[str, Any],
            fetch: Fetcher | None = None) -> Gathered:
-    """Return the resources for every prefetch key, fetching what was not provided.
+    """Return the resources for every prefetch key, fetching (concurrently) what was not provided.
 
-    Raises PrefetchUnavailable (412) naming the key when data is neither prefetched nor fetchable.
+    Raises PrefetchUnavailable (412) naming the keys when data is neither prefetched nor fetchable.
     """
     given = request.get("prefetch") or {}
     gathered = Gathered()
+    missing: dict[str, str] = {}
     for key, template in prefetch_templates.items():
         value = given.get(key, ...)
         if value is None:
             gathered.empty.append(key)
-            continue
-        if isinstance(value, Mapping) and value.get("resourceType") != "OperationOutcome":
+        elif isinstance(value, Mapping) and value.get("resourceType") != "OperationOutcome":
             gathered.resources.extend(resources_of(value))
             gathered.prefetched.append(key)
-            continue
-        query = render_query(template, request["context"])
-        if not request.get("fhirServer"):
-            raise PrefetchUnavailable(
-                f"prefetch key {key!r} ({query}) was not provided and the request has no fhirServer to fetch it from.")
-        if fetch is None:
-            raise PrefetchUnavailable(
-                f"prefetch key {key!r} ({query}) was not provided and this service does not fetch from fhirServer.")
-        gathered.resources.extend(fetch(key, query, request))
+        else:
+            missing[key] = render_query(template, request["context"])
+    if not missing:
+        return gathered
+    keys = ", ".join(repr(k) for k in missing)
+    if not request.get("fhirServer"):
+        raise PrefetchUnavailable(f"prefetch {keys} not provided and the request has no fhirServer to fetch from.")
+    if fetch is None:
+        raise PrefetchUnavailable(f"prefetch {keys} not provided and fetching from fhirServer is not available here.")
+    for key, resources in fetch(missing, request).items():
+        gathered.resources.extend(resources)
         gathered.fetched.append(key)
     return gathered
