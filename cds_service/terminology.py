@@ -20,10 +20,13 @@ TEXT_SYNONYM = EXTENSION_BASE + "text-synonym"
 TEXT_EXCLUSION = EXTENSION_BASE + "text-exclusion"
 
 _NEGATION_BEFORE = re.compile(
-    r"\b(no|not|denies|denied|deny|without|negative for|absence of|absent|free of|nil|never|ruled out|r/o)\b"
+    r"\b(no|not|denies|denied|deny|without|negative for|absence of|absent|free of|nil|never|ruled out)\b"
     r"(?:\s+\w+){0,4}\s*$"
 )
 _NEGATION_AFTER = re.compile(r"^\s*(?:is\s+|was\s+|are\s+)?(absent|negative|denied|not present|ruled out|excluded)\b")
+# look like negations but are not ("no improvement in urinary retention" still reports retention)
+_PSEUDO_NEGATION = re.compile(r"\b(?:no|not|without)\s+(?:improvement|improving|improved|change|better|worse|only|"
+                              r"increase|decrease|relief|resolution|significant change)\b")
 _CLAUSE_BREAK = re.compile(r"[.;]|\bbut\b|\bhowever\b")
 
 
@@ -130,4 +133,7 @@ class Terminology:
 def _is_negated(text: str, start: int, end: int) -> bool:
     before = _CLAUSE_BREAK.split(text[:start])[-1]
     after = _CLAUSE_BREAK.split(text[end:])[0]
-    return bool(_NEGATION_BEFORE.search(before) or _NEGATION_AFTER.search(after))
+    negated_before = _NEGATION_BEFORE.search(before)
+    if negated_before and _PSEUDO_NEGATION.search(before[negated_before.start():]):
+        negated_before = None
+    return bool(negated_before or _NEGATION_AFTER.search(after))

@@ -124,6 +124,8 @@ def test_symptom_question_value_is_the_finding():
 @pytest.mark.parametrize(("text", "negated"), [
     ("Denies saddle numbness", True), ("No saddle anaesthesia", True), ("Saddle anesthesia: absent", True),
     ("Saddle anaesthesia", False), ("New saddle numbness since yesterday", False),
+    ("No improvement in saddle numbness", False), ("Denies back pain but reports saddle numbness", False),
+    ("r/o saddle anaesthesia", False), ("Saddle anaesthesia ruled out on examination", True),
 ])
 def test_free_text_negation(text, negated):
     """Negation cues in free text negate the concept they stand next to."""
