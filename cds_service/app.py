@@ -1,6 +1,7 @@
 """The application factory: ``create_app(config=None)``; nothing is read at import time."""
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timezone
 from typing import Any, Mapping
 
@@ -8,6 +9,8 @@ from flask import Flask
 from flask_cors import CORS
 
 from .api import discovery, errors, feedback, health, services
+from .auth import Authenticator, ReplayGuard, load_trusted_issuers
+from .database import Database
 from .feedback import FeedbackStore
 from .fhir.client import FetchLimits, FhirClient
 from .knowledge import load_knowledge
@@ -34,22 +37,28 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     settings = load_settings(config)
     configure_logging(settings.log_level)
     knowledge = load_knowledge(settings.knowledge_dir)
-    store = FeedbackStore(settings.sqlite_path)  # type: ignore[arg-type]
-    store.create_schema()
+    database = Database(settings.sqlite_path)  # type: ignore[arg-type]
+    database.create_schema()
+    authenticator = None
+    if settings.trusted_issuers_file:
+        issuers = load_trusted_issuers(settings.trusted_issuers_file)
+        authenticator = Authenticator(issuers, settings.jwt_leeway, ReplayGuard(database))
 
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # keep cards in urgency order and fields in spec order
     fhir = FhirClient(FetchLimits(settings.fhir_connect_timeout, settings.fhir_read_timeout, settings.fhir_deadline,
-                                  settings.fhir_max_pages), settings.allowed_fhir_servers)
-    app.extensions["cds_service"] = CdsState(settings, knowledge, Registry.from_knowledge(knowledge), store, fhir,
-                                             clock)
+                                  settings.fhir_max_pages))
+    app.extensions["cds_service"] = CdsState(settings, knowledge, Registry.from_knowledge(knowledge), database,
+                                             FeedbackStore(database), authenticator, fhir, clock)
     CORS(app, resources={r"/cds-services*": {"origins": list(settings.cors_origins)}},
          supports_credentials=False, send_wildcard=settings.cors_origins == ("*",), allow_headers=["Authorization", "Content-Type"], methods=["GET", "POST", "OPTIONS"],
          max_age=600)
     for module in (discovery, services, feedback, health):
         app.register_blueprint(module.blueprint)
     errors.init_app(app)
+    if authenticator is None:
+        log_event("unauthenticated_mode", logging.WARNING, error="no CDS_TRUSTED_ISSUERS: accepting unsigned calls")
     log_event("started", knowledge_files=str(knowledge.directory), value_sets=len(knowledge.value_sets),
               topics_loaded=len(knowledge.topics), database=settings.database_url.split(":", 1)[0])
     return app

@@ -15,7 +15,7 @@ from .fhir.prefetch import gather, resources_of
 from .knowledge import load_knowledge
 from .registry import Registry
 from .render import render_response
-from .settings import load_settings
+from .settings import check_exposure, load_settings
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -42,6 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     settings = load_settings()
+    check_exposure(settings, [args.host])
     load_knowledge(settings.knowledge_dir)  # fail here, in one readable line, rather than in gunicorn
     config = Path(__file__).parent / "gunicorn_conf.py"
     command = [sys.executable, "-m", "gunicorn", "--config", str(config), "--bind", f"{args.host}:{args.port}"]

@@ -2,6 +2,7 @@
 
     CdsError
      ├── BadRequest              400  body is not JSON / not an object
+     ├── Unauthorized            401  no, or an invalid, CDS Client JWT (auth.py)
      ├── InvalidRequest          422  JSON that is not a valid CDS Hooks request or feedback
      ├── UnknownService          404  no service with that id
      ├── PayloadTooLarge         413  body over CDS_MAX_BODY_BYTES

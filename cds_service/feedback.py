@@ -10,24 +10,10 @@ import hashlib
 import json
 import sqlite3
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any, Iterable
 
+from .database import Database
 from .errors import FeedbackNotStored
-
-SCHEMA_VERSION = 1
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS feedback (
-    item_id TEXT PRIMARY KEY,
-    service_id TEXT NOT NULL,
-    card_uuid TEXT NOT NULL,
-    outcome TEXT NOT NULL,
-    outcome_timestamp TEXT NOT NULL,
-    item_json TEXT NOT NULL,
-    received_at TEXT NOT NULL
-);
-"""
 
 
 def item_id(service_id: str, item: dict[str, Any]) -> str:
@@ -37,24 +23,10 @@ def item_id(service_id: str, item: dict[str, Any]) -> str:
 
 
 class FeedbackStore:
-    """Feedback items in one SQLite file; a connection per operation keeps workers independent."""
+    """Feedback items in the service's database."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def _connect(self) -> sqlite3.Connection:
-        connection = sqlite3.connect(self.path, timeout=10, isolation_level=None)
-        connection.execute("PRAGMA journal_mode=WAL")
-        connection.execute("PRAGMA synchronous=FULL")
-        return connection
-
-    def create_schema(self) -> None:
-        """Create the tables if absent (safe to run from every worker at start-up)."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as connection:
-            connection.executescript(_SCHEMA)
-            if connection.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == 0:
-                connection.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+    def __init__(self, database: Database) -> None:
+        self.database = database
 
     def add(self, service_id: str, items: Iterable[dict[str, Any]]) -> int:
         """Store every item in one transaction; return how many were new.
@@ -68,7 +40,7 @@ class FeedbackStore:
             for item in items
         ]
         try:
-            connection = self._connect()
+            connection = self.database.connect()
             try:
                 connection.execute("BEGIN IMMEDIATE")
                 before = connection.total_changes
@@ -95,18 +67,8 @@ class FeedbackStore:
         args: tuple[str, ...] = ()
         if service_id:
             query, args = query + " WHERE service_id = ?", (service_id,)
-        with self._connect() as connection:
-            return [json.loads(row[0]) for row in connection.execute(query + " ORDER BY rowid", args)]
-
-    def is_writable(self) -> bool:
-        """Return True when a write transaction can be opened and rolled back."""
+        connection = self.database.connect()
         try:
-            connection = self._connect()
-            try:
-                connection.execute("BEGIN IMMEDIATE")
-                connection.execute("ROLLBACK")
-                return True
-            finally:
-                connection.close()
-        except sqlite3.Error:
-            return False
+            return [json.loads(row[0]) for row in connection.execute(query + " ORDER BY rowid", args)]
+        finally:
+            connection.close()

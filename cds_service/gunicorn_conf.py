@@ -16,3 +16,11 @@ keepalive = 2
 accesslog = None
 errorlog = "-"
 loglevel = "info"
+
+
+def on_starting(server):
+    """Refuse to listen beyond loopback without authentication (see cds_service.settings.check_exposure)."""
+    from cds_service.settings import check_exposure, load_settings
+
+    hosts = [address.rsplit(":", 1)[0] if not address.startswith("unix:") else address for address in server.cfg.bind]
+    check_exposure(load_settings(), hosts)

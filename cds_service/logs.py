@@ -11,7 +11,7 @@ ALLOWED_FIELDS = frozenset({
     "event", "hook_instance", "service_id", "hook", "status", "topics", "indicators",
     "duration_ms", "resource_count", "finding_count", "issue_count", "card_count",
     "feedback_items", "feedback_stored", "knowledge_files", "value_sets", "topics_loaded",
-    "error", "path", "method", "listen", "database", "prefetched", "fetched",
+    "error", "path", "method", "listen", "database", "prefetched", "fetched", "issuer",
 })
 
 logger = logging.getLogger("cds_service")

@@ -43,6 +43,11 @@ class Settings:
     fhir_deadline: float = 2.5
     fhir_max_pages: int = 50
     allowed_fhir_servers: tuple[str, ...] = ()
+    trusted_issuers_file: Path | None = None
+    public_base_url: str | None = None
+    jwt_leeway: float = 60.0
+    discovery_public: bool = True
+    allow_unauthenticated: bool = False
 
     @property
     def sqlite_path(self) -> Path | None:
@@ -90,6 +95,30 @@ def _urls(name: str, raw: str) -> tuple[str, ...]:
     return urls
 
 
+def _boolean(name: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value not in {"true", "false", "1", "0", "yes", "no"}:
+        raise SettingsError(f"{name} must be true or false, got {raw!r}.")
+    return value in {"true", "1", "yes"}
+
+
+def _leeway(name: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number of seconds, got {raw!r}.") from None
+    if not 0 <= value <= 600:
+        raise SettingsError(f"{name} must be between 0 and 600 seconds, got {raw!r}.")
+    return value
+
+
+def _existing_file(name: str, raw: str) -> Path:
+    path = Path(raw).expanduser()
+    if not path.is_file():
+        raise SettingsError(f"{name} must name an existing file, got {raw!r}.")
+    return path
+
+
 def _log_level(name: str, raw: str) -> str:
     level = raw.upper()
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
@@ -128,7 +157,24 @@ _VARIABLES: dict[str, tuple[str, Any]] = {
     "CDS_FHIR_DEADLINE": ("fhir_deadline", _seconds),
     "CDS_FHIR_MAX_PAGES": ("fhir_max_pages", _positive_int),
     "CDS_ALLOWED_FHIR_SERVERS": ("allowed_fhir_servers", _urls),
+    "CDS_TRUSTED_ISSUERS": ("trusted_issuers_file", _existing_file),
+    "CDS_PUBLIC_BASE_URL": ("public_base_url", lambda name, raw: _url(name, raw).rstrip("/")),
+    "CDS_JWT_LEEWAY": ("jwt_leeway", _leeway),
+    "CDS_DISCOVERY_PUBLIC": ("discovery_public", _boolean),
+    "CDS_ALLOW_UNAUTHENTICATED": ("allow_unauthenticated", _boolean),
 }
+
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+
+
+def check_exposure(settings: Settings, hosts: list[str]) -> None:
+    """Refuse to serve unsigned calls on a non-loopback address unless CDS_ALLOW_UNAUTHENTICATED=true."""
+    exposed = [h for h in hosts if h not in LOOPBACK_HOSTS and not h.startswith("127.") and not h.startswith("unix:")]
+    if exposed and settings.trusted_issuers_file is None and not settings.allow_unauthenticated:
+        raise SettingsError(
+            f"refusing to listen on {', '.join(exposed)} without authentication: set CDS_TRUSTED_ISSUERS "
+            "(see README 'Registering an EHR'), or CDS_ALLOW_UNAUTHENTICATED=true to accept unsigned calls.")
 
 
 def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> Settings:

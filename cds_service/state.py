@@ -7,6 +7,8 @@ from typing import Callable
 
 from flask import current_app
 
+from .auth import Authenticator
+from .database import Database
 from .feedback import FeedbackStore
 from .fhir.client import FhirClient
 from .knowledge import Knowledge
@@ -21,7 +23,9 @@ class CdsState:
     settings: Settings
     knowledge: Knowledge
     registry: Registry
+    database: Database
     store: FeedbackStore
+    authenticator: Authenticator | None
     fhir: FhirClient
     clock: Callable[[], datetime]
 

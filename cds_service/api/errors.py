@@ -24,7 +24,10 @@ def init_app(app: Flask) -> None:
     def handle_cds_error(error: CdsError):
         log_event("request_failed", logging.WARNING if error.code < 500 else logging.ERROR,
                   status=error.code, path=request.path, error=type(error).__name__)
-        return error_response(error.code, error.title, error.description)
+        response = error_response(error.code, error.title, error.description)
+        if error.code == 401:
+            response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+        return response
 
     @app.errorhandler(HTTPException)
     def handle_http_error(error: HTTPException):

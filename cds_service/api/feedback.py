@@ -8,6 +8,7 @@ from ..errors import InvalidRequest
 from ..logs import log_event
 from ..validation import first_error, validator_for
 from .requests import read_json_object
+from .security import authenticate
 
 blueprint = Blueprint("feedback", __name__)
 
@@ -16,12 +17,13 @@ blueprint = Blueprint("feedback", __name__)
 def receive_feedback(service_id: str):
     """Validate and durably store feedback items; a repeated item is stored once."""
     current = state()
+    caller = authenticate()
     service = current.registry.get(service_id)
     body = read_json_object()
     problem = first_error(validator_for("feedback"), body)
     if problem:
         raise InvalidRequest(f"invalid feedback: {problem}")
     stored = current.store.add(service.id, body["feedback"])
-    log_event("feedback", service_id=service.id, status=200, feedback_items=len(body["feedback"]),
+    log_event("feedback", service_id=service.id, status=200, issuer=caller.issuer.iss if caller.issuer else None, feedback_items=len(body["feedback"]),
               feedback_stored=stored)
     return jsonify({"stored": stored, "received": len(body["feedback"])})

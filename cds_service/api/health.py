@@ -20,7 +20,7 @@ def ready():
     current = state()
     checks = {
         "knowledge": "ok" if current.knowledge.topics else "missing",
-        "feedback_store": "ok" if current.store.is_writable() else "not writable",
+        "feedback_store": "ok" if current.database.is_writable() else "not writable",
     }
     ok = all(value == "ok" for value in checks.values())
     response = jsonify({"status": "ready" if ok else "not ready", "checks": checks})

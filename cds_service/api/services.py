@@ -20,6 +20,7 @@ from ..registry import Service
 from ..render import render_response
 from ..validation import first_error, hook_request_validator
 from .requests import read_json_object
+from .security import authenticate
 
 blueprint = Blueprint("services", __name__)
 
@@ -39,10 +40,13 @@ def call_service(service_id: str):
     """Evaluate the patient in context and answer with cards."""
     started = time.perf_counter()
     current = state()
+    caller = authenticate()
     service = current.registry.get(service_id)
     body = read_json_object()
     validate_hook_request(service, body)
-    gathered = gather(service.prefetch, body, current.fhir.fetch_missing)
+    allowed = caller.allowed_fhir_servers(current.settings.allowed_fhir_servers)
+    gathered = gather(service.prefetch, body,
+                      lambda missing, request: current.fhir.fetch_missing(missing, request, allowed))
     try:
         evaluation = evaluate(service, body["context"], gathered.resources, current.clock())
         response = render_response(evaluation, body["context"], current.settings.topic_system)
@@ -53,6 +57,7 @@ def call_service(service_id: str):
             f"evaluation failed ({type(error).__name__}); no cards could be produced, so none are shown. "
             "Assess the patient without decision support.") from error
     log_event("hook_call", hook_instance=body["hookInstance"], service_id=service.id, hook=service.hook, status=200,
+              issuer=caller.issuer.iss if caller.issuer else None,
               topics=[m.topic["topic"] for m in evaluation.matches],
               indicators=[m.indicator for m in evaluation.matches],
               prefetched=gathered.prefetched, fetched=gathered.fetched, resource_count=len(gathered.resources), finding_count=evaluation.finding_count,

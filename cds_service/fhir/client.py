@@ -45,9 +45,7 @@ def origin(url: str) -> tuple[str, str, int | None]:
 
 
 def is_allowed_server(fhir_server: str, allowed: tuple[str, ...]) -> bool:
-    """Return True when no list is configured, or an entry has the same origin and a prefix path."""
-    if not allowed:
-        return True
+    """Return True when an entry has the same scheme, host and port and a path that prefixes fhirServer's."""
     path = urlsplit(fhir_server).path.rstrip("/") + "/"
     return any(origin(entry) == origin(fhir_server) and path.startswith(urlsplit(entry).path.rstrip("/") + "/")
                for entry in allowed)
@@ -64,17 +62,22 @@ def search_url(fhir_server: str, query: str, page_size: int) -> str:
 class FhirClient:
     """Fetch the resources of several searches concurrently within one deadline."""
 
-    def __init__(self, limits: FetchLimits, allowed_servers: tuple[str, ...] = ()) -> None:
+    def __init__(self, limits: FetchLimits) -> None:
         self.limits = limits
-        self.allowed_servers = allowed_servers
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="fhir-fetch")
 
-    def fetch_missing(self, queries: Mapping[str, str], request: Mapping[str, Any]) -> dict[str, list[Any]]:
-        """Fetch the missing prefetch ``queries`` of a hook ``request``; raise PrefetchUnavailable (412) if not."""
+    def fetch_missing(self, queries: Mapping[str, str], request: Mapping[str, Any],
+                      allowed_servers: tuple[str, ...] | None) -> dict[str, list[Any]]:
+        """Fetch the missing prefetch ``queries`` of a hook ``request`` from its fhirServer.
+
+        ``allowed_servers``: None allows any fhirServer, otherwise it must match an entry (an empty
+        tuple allows none). Raises PrefetchUnavailable (412) saying which key and why.
+        """
         fhir_server = request["fhirServer"]
-        if not is_allowed_server(fhir_server, self.allowed_servers):
+        if allowed_servers is not None and not is_allowed_server(fhir_server, allowed_servers):
             raise PrefetchUnavailable(f"prefetch {', '.join(map(repr, queries))} not provided, and fhirServer is "
-                                      "not one this service may fetch from (CDS_ALLOWED_FHIR_SERVERS).")
+                                      "not one this caller may have us read (issuer fhir_servers or "
+                                      "CDS_ALLOWED_FHIR_SERVERS).")
         token = (request.get("fhirAuthorization") or {}).get("access_token")
         try:
             return self.fetch_all(fhir_server, queries, token)
