@@ -87,9 +87,10 @@ def load_trusted_issuers(path: Path) -> dict[str, Issuer]:
 
 @dataclass
 class JwksCache:
-    """JWKS documents by URL, fetched with timeouts, kept for a while, refreshed at most every 10 s."""
+    """JWKS documents by URL, fetched with timeouts, kept for a while, refreshed at most once a second."""
 
     ttl: float = JWKS_TTL_SECONDS
+    min_refresh_interval: float = 1.0
     _documents: dict[str, tuple[float, Mapping[str, Any]]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -98,7 +99,7 @@ class JwksCache:
         with self._lock:
             cached = self._documents.get(url)
         now = time.monotonic()
-        if cached and (now - cached[0] < self.ttl) and not (refresh and now - cached[0] > 10):
+        if cached and (now - cached[0] < self.ttl) and not (refresh and now - cached[0] > self.min_refresh_interval):
             return cached[1]
         try:
             response = requests.get(url, timeout=JWKS_TIMEOUT, allow_redirects=False,

@@ -9,6 +9,7 @@ from werkzeug.exceptions import UnsupportedMediaType
 
 from ..errors import BadRequest, InvalidRequest
 
+MAX_JSON_DEPTH = 64  # FHIR resources nest about 10 deep; far deeper is an attack on parsers
 JSON_MEDIA_TYPES = frozenset({"application/json", "application/fhir+json"})
 
 
@@ -31,4 +32,19 @@ def read_json_object() -> dict[str, Any]:
         raise BadRequest("request body is nested too deeply.") from None
     if not isinstance(body, dict):
         raise InvalidRequest(f"request body must be a JSON object, got {type(body).__name__}.")
+    if json_depth(body) > MAX_JSON_DEPTH:
+        raise BadRequest(f"request body is nested deeper than {MAX_JSON_DEPTH} levels.")
     return body
+
+
+def json_depth(value: Any) -> int:
+    """Return the nesting depth of a parsed JSON value (iteratively: no recursion limit to hit)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if isinstance(item, dict):
+            stack.extend((child, depth + 1) for child in item.values())
+        elif isinstance(item, list):
+            stack.extend((child, depth + 1) for child in item)
+    return deepest

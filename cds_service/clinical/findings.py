@@ -84,19 +84,21 @@ def build_findings(resources: Iterable[Mapping[str, Any]], patient_id: str, term
             result.issues.append(ResourceIssue(f"(entry {index})", "not a JSON object"))
             continue
         resource_type = resource.get("resourceType")
-        if resource_type not in SUPPORTED_TYPES:
+        if not isinstance(resource_type, str) or resource_type not in SUPPORTED_TYPES:
             continue  # other resource types are not read by any rule
-        reference = f"{resource_type}/{resource.get('id') or f'(entry {index})'}"
+        resource_id = resource.get("id")
+        reference = f"{resource_type}/{resource_id if isinstance(resource_id, str) and resource_id else f'(entry {index})'}"
         if not _belongs_to(resource, patient_id):
             result.issues.append(ResourceIssue(reference, "subject is not the patient in context; ignored"))
             continue
         try:
             model = parse_resource(dict(resource))
+            read = reader.condition if resource_type == "Condition" else reader.observation
+            result.findings.extend(read(model, reference))
         except UnreadableResource as error:
             result.issues.append(ResourceIssue(reference, str(error)))
-            continue
-        read = reader.condition if resource_type == "Condition" else reader.observation
-        result.findings.extend(read(model, reference))
+        except Exception as error:  # one odd resource must never hide the findings of the others
+            result.issues.append(ResourceIssue(reference, f"could not be read ({type(error).__name__})"))
     return result
 
 

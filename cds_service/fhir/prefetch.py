@@ -10,7 +10,9 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 from urllib.parse import quote
 
-from ..errors import PrefetchUnavailable
+from ..errors import PayloadTooLarge, PrefetchUnavailable
+
+MAX_RESOURCES = 20_000  # a very large chart is ~5,000; beyond this we refuse rather than stall the worker
 
 # ({prefetch key: rendered query}, request) -> {prefetch key: resources}; raises PrefetchUnavailable
 Fetcher = Callable[[Mapping[str, str], Mapping[str, Any]], Mapping[str, list[Any]]]
@@ -70,7 +72,7 @@ def gather(prefetch_templates: Mapping[str, str], request: Mapping[str, Any],
         else:
             missing[key] = render_query(template, request["context"])
     if not missing:
-        return gathered
+        return _bounded(gathered)
     keys = ", ".join(repr(k) for k in missing)
     if not request.get("fhirServer"):
         raise PrefetchUnavailable(f"prefetch {keys} not provided and the request has no fhirServer to fetch from.")
@@ -79,4 +81,11 @@ def gather(prefetch_templates: Mapping[str, str], request: Mapping[str, Any],
     for key, resources in fetch(missing, request).items():
         gathered.resources.extend(resources)
         gathered.fetched.append(key)
+    return _bounded(gathered)
+
+
+def _bounded(gathered: Gathered) -> Gathered:
+    if len(gathered.resources) > MAX_RESOURCES:
+        raise PayloadTooLarge(f"{len(gathered.resources)} resources is more than the {MAX_RESOURCES} this service "
+                              "evaluates in one call.")
     return gathered
