@@ -50,7 +50,7 @@ def test_serve_answers_every_fixture_with_a_conformant_response(server):
      {"Content-Type": "application/json"}, 422),
     (b"x" * 300_000, {"Content-Type": "application/json"}, 413),
     (b"{}", {"Content-Type": "text/plain"}, 415),
-])
+], ids=["not-json", "not-object", "invalid-context", "too-large", "wrong-media-type"])
 def test_serve_refuses_bad_requests_and_keeps_serving(server, data, headers, status):
     """Each bad request gets its status with a JSON message, and the next good request still works."""
     case = load_cases()[0]
