@@ -37,7 +37,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     settings = load_settings(config)
     configure_logging(settings.log_level)
     knowledge = load_knowledge(settings.knowledge_dir)
-    database = Database(settings.sqlite_path)  # type: ignore[arg-type]
+    database = Database(settings.database_url)
     database.create_schema()
     authenticator = None
     if settings.trusted_issuers_file:

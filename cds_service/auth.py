@@ -11,7 +11,6 @@ Failures raise Unauthorized (401) with a sentence saying what was wrong, never e
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass, field
@@ -20,6 +19,8 @@ from typing import Any, Mapping
 
 import jwt
 import requests
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 
 from .database import Database
 from .errors import CdsError, SettingsError
@@ -31,8 +32,14 @@ JWKS_TIMEOUT = (1.0, 2.0)
 
 
 class Unauthorized(CdsError):
+    """A refused call; ``reason`` is a short code for metrics (the description is for people)."""
+
     code = 401
     title = "Unauthorized"
+
+    def __init__(self, description: str, reason: str) -> None:
+        super().__init__(description)
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -111,7 +118,7 @@ class JwksCache:
         except (requests.RequestException, ValueError):
             if cached:
                 return cached[1]
-            raise Unauthorized("the issuer's JWK Set could not be fetched; the signature cannot be checked.") from None
+            raise Unauthorized("the issuer's JWK Set could not be fetched; the signature cannot be checked.", "jwks-unavailable") from None
         with self._lock:
             self._documents[url] = (now, document)
         return document
@@ -125,21 +132,17 @@ class ReplayGuard:
 
     def first_use(self, issuer: str, jti: str, expires_at: float) -> bool:
         """Record the token id; return False when it was already used."""
-        connection = self.database.connect()
         try:
-            connection.execute("BEGIN IMMEDIATE")
-            connection.execute("DELETE FROM seen_jwt WHERE expires_at < ?", (time.time(),))
-            cursor = connection.execute(
-                "INSERT INTO seen_jwt (issuer, jti, expires_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-                (issuer, jti, expires_at))
-            connection.execute("COMMIT")
-            return cursor.rowcount == 1
-        except sqlite3.Error:
-            if connection.in_transaction:
-                connection.execute("ROLLBACK")
-            raise
-        finally:
-            connection.close()
+            with self.database.transaction() as connection:
+                connection.execute(text("DELETE FROM seen_jwt WHERE expires_at < :now"), {"now": int(time.time())})
+                inserted = connection.execute(text(
+                    "INSERT INTO seen_jwt (issuer, jti, expires_at) VALUES (:issuer, :jti, :expires_at)"
+                    " ON CONFLICT (issuer, jti) DO NOTHING"),
+                    {"issuer": issuer[:500], "jti": jti[:500], "expires_at": int(expires_at) + 1}).rowcount
+        except SQLAlchemyError:
+            raise Unauthorized("the token could not be checked for replay (database unavailable).",
+                               "replay-check-failed") from None
+        return inserted == 1
 
 
 class Authenticator:
@@ -156,49 +159,49 @@ class Authenticator:
         """Return the Caller for a valid token; raise Unauthorized saying what is wrong."""
         scheme, _, token = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            raise Unauthorized("missing bearer token: send 'Authorization: Bearer <JWT>' signed by a trusted issuer.")
+            raise Unauthorized("missing bearer token: send 'Authorization: Bearer <JWT>' signed by a trusted issuer.", "missing-token")
         token = token.strip()
         try:
             header = jwt.get_unverified_header(token)
             unverified = jwt.decode(token, options={"verify_signature": False})
         except jwt.PyJWTError:
-            raise Unauthorized("the bearer token is not a well-formed JWT.") from None
+            raise Unauthorized("the bearer token is not a well-formed JWT.", "malformed") from None
         algorithm = str(header.get("alg", ""))
         if algorithm.lower() == "none" or algorithm.upper().startswith("HS"):
-            raise Unauthorized(f"algorithm {algorithm!r} is never accepted; sign with ES384 or RS384.")
+            raise Unauthorized(f"algorithm {algorithm!r} is never accepted; sign with ES384 or RS384.", "algorithm")
         issuer = self.issuers.get(str(unverified.get("iss")))
         if issuer is None:
-            raise Unauthorized("unknown issuer: the token's iss is not a trusted CDS Client.")
+            raise Unauthorized("unknown issuer: the token's iss is not a trusted CDS Client.", "unknown-issuer")
         if algorithm not in issuer.algorithms:
             raise Unauthorized(f"algorithm {algorithm!r} is not accepted for this issuer "
-                               f"(accepted: {', '.join(issuer.algorithms)}).")
+                               f"(accepted: {', '.join(issuer.algorithms)}).", "algorithm")
         key = self._signing_key(issuer, header, algorithm)
         try:
             claims = jwt.decode(token, key=key, algorithms=[algorithm], audience=audience, issuer=issuer.iss,
                                 leeway=self.leeway, options={"require": ["iss", "aud", "exp", "iat", "jti"]})
         except jwt.ExpiredSignatureError:
-            raise Unauthorized("the token has expired.") from None
+            raise Unauthorized("the token has expired.", "expired") from None
         except jwt.ImmatureSignatureError:
-            raise Unauthorized("the token is not valid yet (nbf or iat is in the future).") from None
+            raise Unauthorized("the token is not valid yet (nbf or iat is in the future).", "not-yet-valid") from None
         except jwt.InvalidAudienceError:
-            raise Unauthorized(f"wrong audience: aud must be {audience!r}.") from None
+            raise Unauthorized(f"wrong audience: aud must be {audience!r}.", "audience") from None
         except jwt.MissingRequiredClaimError as error:
-            raise Unauthorized(f"the token lacks the required claim {error.claim!r}.") from None
+            raise Unauthorized(f"the token lacks the required claim {error.claim!r}.", "missing-claim") from None
         except jwt.InvalidSignatureError:
-            raise Unauthorized("bad signature: the token was not signed by the issuer's key.") from None
+            raise Unauthorized("bad signature: the token was not signed by the issuer's key.", "signature") from None
         except jwt.PyJWTError as error:
-            raise Unauthorized(f"the token is invalid ({type(error).__name__}).") from None
+            raise Unauthorized(f"the token is invalid ({type(error).__name__}).", "invalid") from None
         if isinstance(claims["aud"], list) and len(claims["aud"]) != 1:
-            raise Unauthorized(f"wrong audience: aud must be {audience!r} alone.")
+            raise Unauthorized(f"wrong audience: aud must be {audience!r} alone.", "audience")
         if not self.replay.first_use(issuer.iss, str(claims["jti"]), float(claims["exp"]) + self.leeway):
-            raise Unauthorized("token replayed: this jti was already used.")
+            raise Unauthorized("token replayed: this jti was already used.", "replay")
         return Caller(issuer)
 
     def _signing_key(self, issuer: Issuer, header: Mapping[str, Any], algorithm: str) -> Any:
         """Return the issuer's public key for the token, following ``jku`` only if allow-listed."""
         jku = header.get("jku")
         if jku is not None and jku not in issuer.allowed_jku:
-            raise Unauthorized("the token's jku is not an allowed JWK Set URL for this issuer.")
+            raise Unauthorized("the token's jku is not an allowed JWK Set URL for this issuer.", "jku-not-allowed")
         url = jku or issuer.jwks_url
         kid = header.get("kid")
         for attempt in range(2):
@@ -208,7 +211,7 @@ class Authenticator:
                 break
         if key is None:
             raise Unauthorized(f"no key {'with kid ' + repr(kid) + ' ' if kid else ''}for {algorithm} "
-                               "in the issuer's JWK Set.")
+                               "in the issuer's JWK Set.", "unknown-key")
         return key
 
 

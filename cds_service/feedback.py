@@ -1,4 +1,4 @@
-"""Append-only feedback store (CDS Hooks 2.0 'Feedback'): SQLite by default.
+"""Append-only feedback store (CDS Hooks 2.0 'Feedback'): SQLite by default, PostgreSQL by URL.
 
 An item is identified by the SHA-256 of its service id and canonical JSON, so the same item
 sent twice is stored once. ``add`` commits every item of a request in one transaction and
@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 from datetime import datetime, timezone
 from typing import Any, Iterable
+
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 
 from .database import Database
 from .errors import FeedbackNotStored
@@ -34,41 +36,28 @@ class FeedbackStore:
         Raises FeedbackNotStored if anything fails; then nothing of this call is stored.
         """
         received_at = datetime.now(timezone.utc).isoformat()
-        rows = [
-            (item_id(service_id, item), service_id, item["card"], item["outcome"], item["outcomeTimestamp"],
-             json.dumps(item, sort_keys=True), received_at)
-            for item in items
-        ]
+        insert = text(
+            "INSERT INTO feedback (item_id, service_id, card_uuid, outcome, outcome_timestamp, item_json, received_at)"
+            " VALUES (:item_id, :service_id, :card, :outcome, :timestamp, :item_json, :received_at)"
+            " ON CONFLICT (item_id) DO NOTHING")
         try:
-            connection = self.database.connect()
-            try:
-                connection.execute("BEGIN IMMEDIATE")
-                before = connection.total_changes
-                connection.executemany(
-                    "INSERT INTO feedback (item_id, service_id, card_uuid, outcome, outcome_timestamp, item_json,"
-                    " received_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (item_id) DO NOTHING",
-                    rows,
-                )
-                stored = connection.total_changes - before
-                connection.execute("COMMIT")
-                return stored
-            except BaseException:
-                if connection.in_transaction:
-                    connection.execute("ROLLBACK")
-                raise
-            finally:
-                connection.close()
-        except sqlite3.Error as error:
-            raise FeedbackNotStored(f"feedback was not stored: the feedback database failed ({error}).") from error
+            stored = 0
+            with self.database.transaction() as connection:
+                for item in items:
+                    stored += connection.execute(insert, {
+                        "item_id": item_id(service_id, item), "service_id": service_id, "card": item["card"],
+                        "outcome": item["outcome"], "timestamp": item["outcomeTimestamp"],
+                        "item_json": json.dumps(item, sort_keys=True), "received_at": received_at}).rowcount
+            return stored
+        except SQLAlchemyError as error:
+            raise FeedbackNotStored(
+                f"feedback was not stored: the feedback database failed ({type(error.orig or error).__name__}).") from error
 
     def items(self, service_id: str | None = None) -> list[dict[str, Any]]:
         """Return stored items (oldest first), optionally for one service."""
         query = "SELECT item_json FROM feedback"
-        args: tuple[str, ...] = ()
         if service_id:
-            query, args = query + " WHERE service_id = ?", (service_id,)
-        connection = self.database.connect()
-        try:
-            return [json.loads(row[0]) for row in connection.execute(query + " ORDER BY rowid", args)]
-        finally:
-            connection.close()
+            query += " WHERE service_id = :service_id"
+        with self.database.engine.connect() as connection:
+            rows = connection.execute(text(query + " ORDER BY received_at, outcome_timestamp, item_id"), {"service_id": service_id})
+            return [json.loads(row[0]) for row in rows]

@@ -127,8 +127,9 @@ def _log_level(name: str, raw: str) -> str:
 
 
 def _database_url(name: str, raw: str) -> str:
-    if not raw.startswith("sqlite:///"):
-        raise SettingsError(f"{name} must be a sqlite:///path URL, got a URL with another scheme.")
+    if not raw.startswith(("sqlite:///", "postgresql://", "postgres://", "postgresql+psycopg://")):
+        raise SettingsError(f"{name} must be a sqlite:///path or postgresql://user@host:port/db URL, "
+                            "got a URL with another scheme.")
     return raw
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 import shutil
 from datetime import datetime, timezone
 from pathlib import Path
@@ -74,3 +75,27 @@ def call(client) -> Callable[..., Any]:
             assert response.get_json()["message"]
         return response
     return post
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A real PostgreSQL cluster for the whole test session."""
+    from servers import PostgresCluster
+
+    cluster = PostgresCluster()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path) -> str:
+    """Return a fresh, empty database URL on SQLite and on PostgreSQL in turn."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.sqlite3'}"
+    import psycopg
+
+    cluster = request.getfixturevalue("postgres")
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(cluster.url, autocommit=True) as connection:
+        connection.execute(f"CREATE DATABASE {name}")
+    return cluster.url.rsplit("/", 1)[0] + "/" + name

@@ -71,3 +71,40 @@ def start_fhir_server(workdir: Path) -> ServerProcess:
         "simulator: {enabled: false}\nlog_inbound: false\n")
     return ServerProcess([str(sekmet), "serve", "--config", str(config)], port, workdir / "sekmet.log",
                          cwd=workdir, ready_path="/fhir/metadata")
+
+
+class PostgresCluster:
+    """A throwaway PostgreSQL cluster on 127.0.0.1 and a free port; ``url`` is its database URL."""
+
+    def __init__(self) -> None:
+        import glob
+        import shutil
+        import tempfile
+
+        bins = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
+        if not bins:
+            raise RuntimeError("PostgreSQL is not installed: run scripts/postgres-install (scripts/test does)")
+        self.bin = Path(bins[-1])
+        self.dir = Path(tempfile.mkdtemp(prefix="cds-pg-", dir="/tmp"))
+        self.port = free_port()
+        self.as_postgres = os.geteuid() == 0  # the server refuses to run as root
+        if self.as_postgres:
+            shutil.chown(self.dir, "postgres", "postgres")
+        self._run("initdb", "-D", str(self.dir / "data"), "-A", "trust", "-U", "cds", "--no-sync", "-E", "UTF8")
+        self._run("pg_ctl", "-D", str(self.dir / "data"), "-l", str(self.dir / "server.log"), "-w", "-t", "30",
+                  "-o", f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off", "start")
+        self.url = f"postgresql://cds@127.0.0.1:{self.port}/postgres"
+
+    def _run(self, tool: str, *args: str) -> None:
+        command = [str(self.bin / tool), *args]
+        if self.as_postgres:
+            command = ["runuser", "-u", "postgres", "--", *command]
+        result = subprocess.run(command, capture_output=True, text=True, cwd=self.dir)
+        if result.returncode != 0:
+            raise RuntimeError(f"{tool} failed: {result.stdout}{result.stderr}")
+
+    def stop(self) -> None:
+        import shutil
+
+        self._run("pg_ctl", "-D", str(self.dir / "data"), "-m", "fast", "-w", "stop")
+        shutil.rmtree(self.dir, ignore_errors=True)

@@ -77,7 +77,9 @@ def test_feedback_for_unknown_service_is_404(client):
 
 def test_storage_failure_is_500_not_silent_200(client, app):
     """When the database cannot commit, feedback is answered 500 with a message, never 200."""
-    path = app.extensions["cds_service"].settings.sqlite_path
+    state = app.extensions["cds_service"]
+    state.database.dispose()  # pooled connections would keep writing to the replaced file
+    path = state.settings.sqlite_path
     for suffix in ("", "-wal", "-shm"):
         path.with_name(path.name + suffix).unlink(missing_ok=True)
     path.write_bytes(b"this is not a database" * 100)
