@@ -8,7 +8,7 @@ from typing import Any, Mapping
 from flask import Flask
 from flask_cors import CORS
 
-from .api import discovery, errors, feedback, health, services
+from .api import discovery, errors, feedback, health, metrics, services
 from .auth import Authenticator, ReplayGuard, load_trusted_issuers
 from .database import Database
 from .feedback import FeedbackStore
@@ -54,9 +54,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     CORS(app, resources={r"/cds-services*": {"origins": list(settings.cors_origins)}},
          supports_credentials=False, send_wildcard=settings.cors_origins == ("*",), allow_headers=["Authorization", "Content-Type"], methods=["GET", "POST", "OPTIONS"],
          max_age=600)
-    for module in (discovery, services, feedback, health):
+    for module in (discovery, services, feedback, health, metrics):
         app.register_blueprint(module.blueprint)
     errors.init_app(app)
+    metrics.init_app(app)
     if authenticator is None:
         log_event("unauthenticated_mode", logging.WARNING, error="no CDS_TRUSTED_ISSUERS: accepting unsigned calls")
     log_event("started", knowledge_files=str(knowledge.directory), value_sets=len(knowledge.value_sets),

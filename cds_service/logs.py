@@ -7,6 +7,8 @@ import sys
 import time
 from typing import Any
 
+from gunicorn import glogging
+
 ALLOWED_FIELDS = frozenset({
     "event", "hook_instance", "service_id", "hook", "status", "topics", "indicators",
     "duration_ms", "resource_count", "finding_count", "issue_count", "card_count",
@@ -41,7 +43,18 @@ def configure_logging(level: str) -> None:
         logger.propagate = True
 
 
+class GunicornJsonLogger(glogging.Logger):
+    """Gunicorn's logger with the access log written as the app's JSON lines (path only, no query)."""
+
+    def access(self, resp, req, environ, request_time) -> None:  # noqa: ANN001 - gunicorn's signature
+        if not self.cfg.accesslog:
+            return
+        status = resp.status.split()[0] if isinstance(resp.status, str) else resp.status
+        log_event("access", method=environ.get("REQUEST_METHOD"), path=environ.get("PATH_INFO"),
+                  status=int(status), duration_ms=round(request_time.total_seconds() * 1000, 2))
+
+
 def log_event(event: str, level: int = logging.INFO, **fields: Any) -> None:
     """Log ``event`` with ``fields``; fields outside the allow-list are dropped, not logged."""
-    allowed = {k: v for k, v in fields.items() if k in ALLOWED_FIELDS}
+    allowed = {k: v for k, v in fields.items() if k in ALLOWED_FIELDS and v is not None}
     logger.log(level, event, extra={"fields": {"event": event, **allowed}})

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from flask import request
 
-from ..auth import Caller
+from ..auth import Caller, Unauthorized
+from ..metrics import JWT_REJECTIONS
 from ..state import state
 
 
@@ -21,4 +22,8 @@ def authenticate() -> Caller:
     authenticator = state().authenticator
     if authenticator is None:
         return Caller()
-    return authenticator.verify(request.headers.get("Authorization"), endpoint_url())
+    try:
+        return authenticator.verify(request.headers.get("Authorization"), endpoint_url())
+    except Unauthorized as refusal:
+        JWT_REJECTIONS.labels(refusal.reason).inc()
+        raise

@@ -16,6 +16,7 @@ from ..engine import evaluate
 from ..errors import EvaluationFailed, InvalidRequest
 from ..fhir.prefetch import gather
 from ..logs import log_event
+from ..metrics import CARDS
 from ..registry import Service
 from ..render import render_response
 from ..validation import first_error, hook_request_validator
@@ -56,6 +57,8 @@ def call_service(service_id: str):
         raise EvaluationFailed(
             f"evaluation failed ({type(error).__name__}); no cards could be produced, so none are shown. "
             "Assess the patient without decision support.") from error
+    for match in evaluation.matches:
+        CARDS.labels(match.topic["topic"], match.indicator).inc()
     log_event("hook_call", hook_instance=body["hookInstance"], service_id=service.id, hook=service.hook, status=200,
               issuer=caller.issuer.iss if caller.issuer else None,
               topics=[m.topic["topic"] for m in evaluation.matches],

@@ -17,13 +17,18 @@ from urllib.parse import urlsplit
 import requests
 
 from ..errors import PrefetchUnavailable
+from ..metrics import FHIR_FETCH_ERRORS, FHIR_FETCH_LATENCY
 from .prefetch import resources_of
 
 FHIR_JSON = ("application/fhir+json", "application/json", "application/json+fhir")
 
 
 class FetchFailed(Exception):
-    """A FHIR read that could not produce the data; the message says why."""
+    """A FHIR read that could not produce the data; the message says why, ``reason`` is a metrics code."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -75,14 +80,19 @@ class FhirClient:
         """
         fhir_server = request["fhirServer"]
         if allowed_servers is not None and not is_allowed_server(fhir_server, allowed_servers):
+            FHIR_FETCH_ERRORS.labels("not-allowed").inc()
             raise PrefetchUnavailable(f"prefetch {', '.join(map(repr, queries))} not provided, and fhirServer is "
                                       "not one this caller may have us read (issuer fhir_servers or "
                                       "CDS_ALLOWED_FHIR_SERVERS).")
         token = (request.get("fhirAuthorization") or {}).get("access_token")
+        started = time.perf_counter()
         try:
             return self.fetch_all(fhir_server, queries, token)
         except FetchFailed as error:
+            FHIR_FETCH_ERRORS.labels(error.reason).inc()
             raise PrefetchUnavailable(f"prefetch {error}; the data needed for a safe answer is missing.") from None
+        finally:
+            FHIR_FETCH_LATENCY.observe(time.perf_counter() - started)
 
     def fetch_all(self, fhir_server: str, queries: Mapping[str, str], access_token: str | None) -> dict[str, list[Any]]:
         """Return resources per key; raise FetchFailed naming the first key that failed and why."""
@@ -95,9 +105,9 @@ class FhirClient:
                 results[key] = future.result(timeout=max(0.0, deadline - time.monotonic()))
             except FutureTimeout:
                 raise FetchFailed(f"{key!r}: no complete answer from the FHIR server within "
-                                  f"{self.limits.deadline:g} s") from None
+                                  f"{self.limits.deadline:g} s", "deadline") from None
             except FetchFailed as error:
-                raise FetchFailed(f"{key!r}: {error}") from None
+                raise FetchFailed(f"{key!r}: {error}", error.reason) from None
         return results
 
     def _search(self, fhir_server: str, query: str, access_token: str | None, deadline: float) -> list[Any]:
@@ -117,37 +127,37 @@ class FhirClient:
                 if not url:
                     return resources
                 if origin(url) != home:
-                    raise FetchFailed("the FHIR server's next link points to another origin; not followed")
-            raise FetchFailed(f"more than {self.limits.max_pages} pages of results; refusing partial data")
+                    raise FetchFailed("the FHIR server's next link points to another origin; not followed", "offsite-next")
+            raise FetchFailed(f"more than {self.limits.max_pages} pages of results; refusing partial data", "too-many-pages")
         finally:
             session.close()
 
     def _get(self, session: requests.Session, url: str, deadline: float) -> Mapping[str, Any]:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise FetchFailed(f"no complete answer within {self.limits.deadline:g} s")
+            raise FetchFailed(f"no complete answer within {self.limits.deadline:g} s", "deadline")
         timeout = (min(self.limits.connect_timeout, remaining), min(self.limits.read_timeout, remaining))
         try:
             response = session.get(url, timeout=timeout, allow_redirects=False)
         except requests.Timeout:
-            raise FetchFailed("the FHIR server timed out") from None
+            raise FetchFailed("the FHIR server timed out", "timeout") from None
         except requests.ConnectionError:
-            raise FetchFailed("the FHIR server could not be reached") from None
+            raise FetchFailed("the FHIR server could not be reached", "unreachable") from None
         except requests.RequestException as error:
-            raise FetchFailed(f"the request to the FHIR server failed ({type(error).__name__})") from None
+            raise FetchFailed(f"the request to the FHIR server failed ({type(error).__name__})", "request-error") from None
         if response.status_code in (401, 403):
-            raise FetchFailed(f"the FHIR server refused the access token ({response.status_code})")
+            raise FetchFailed(f"the FHIR server refused the access token ({response.status_code})", "unauthorized")
         if 300 <= response.status_code < 400:
-            raise FetchFailed(f"the FHIR server redirected ({response.status_code}); redirects are not followed")
+            raise FetchFailed(f"the FHIR server redirected ({response.status_code}); redirects are not followed", "redirect")
         if response.status_code != 200:
-            raise FetchFailed(f"the FHIR server answered {response.status_code}")
+            raise FetchFailed(f"the FHIR server answered {response.status_code}", "status")
         if response.headers.get("Content-Type", "").split(";")[0].strip().lower() not in FHIR_JSON:
-            raise FetchFailed("the FHIR server's answer is not FHIR JSON")
+            raise FetchFailed("the FHIR server's answer is not FHIR JSON", "not-fhir")
         try:
             body = response.json()
         except ValueError:
-            raise FetchFailed("the FHIR server's answer is not valid JSON") from None
+            raise FetchFailed("the FHIR server's answer is not valid JSON", "not-fhir") from None
         if not isinstance(body, dict) or body.get("resourceType") != "Bundle":
             kind = body.get("resourceType") if isinstance(body, dict) else type(body).__name__
-            raise FetchFailed(f"the FHIR server answered a {kind}, not a search Bundle")
+            raise FetchFailed(f"the FHIR server answered a {kind}, not a search Bundle", "not-fhir")
         return body
