@@ -60,7 +60,7 @@ def match_topics(knowledge: Knowledge, findings: list[Finding], now: datetime) -
     """Evaluate every topic's rules; return matched topics, most urgent first."""
     matched = []
     for topic in knowledge.topics:
-        context = EvaluationContext(findings, now, knowledge.expressions_for(topic))
+        context = EvaluationContext(findings, now, knowledge.expressions[topic["topic"]])
         fired = []
         for rule in topic["rules"]:
             result = evaluate_expression(rule["when"], context)

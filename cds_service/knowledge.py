@@ -37,11 +37,7 @@ class Knowledge:
     terminology: Terminology
     laterality_rules: tuple[LateralityRule, ...]
     directory: Path
-
-    def expressions_for(self, topic: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
-        """Return every named expression visible from ``topic`` (its own definitions win)."""
-        named = {**self.definitions, **topic.get("definitions", {})}
-        return {name: definition["when"] for name, definition in named.items()}
+    expressions: Mapping[str, Mapping[str, Mapping[str, Any]]]  # topic -> name -> expression it can use
 
 
 def _read_json(path: Path) -> Any:
@@ -99,6 +95,8 @@ def load_knowledge(directory: Path) -> Knowledge:
         laterality_rules=tuple(LateralityRule(r["prefix"], r["position"], r["values"])
                                for r in laterality["icd-10-cm"]),
         directory=directory,
+        expressions={name: {n: d["when"] for n, d in {**definitions, **topic.get("definitions", {})}.items()}
+                     for name, topic in topics.items()},
     )
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from .errors import SettingsError
 
@@ -77,14 +77,17 @@ def _origins(name: str, raw: str) -> tuple[str, ...]:
     return origins
 
 
-def _seconds(name: str, raw: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be a number of seconds, got {raw!r}.") from None
-    if not 0 < value <= 60:
-        raise SettingsError(f"{name} must be more than 0 and at most 60 seconds, got {raw!r}.")
-    return value
+def _seconds(low: float, high: float, zero_allowed: bool = False) -> Callable[[str, str], float]:
+    """Return a parser of a number of seconds in (low, high], or [low, high] when zero is allowed."""
+    def parse(name: str, raw: str) -> float:
+        try:
+            value = float(raw)
+        except ValueError:
+            raise SettingsError(f"{name} must be a number of seconds, got {raw!r}.") from None
+        if not (low <= value if zero_allowed else low < value) or value > high:
+            raise SettingsError(f"{name} must be between {low:g} and {high:g} seconds, got {raw!r}.")
+        return value
+    return parse
 
 
 def _urls(name: str, raw: str) -> tuple[str, ...]:
@@ -100,16 +103,6 @@ def _boolean(name: str, raw: str) -> bool:
     if value not in {"true", "false", "1", "0", "yes", "no"}:
         raise SettingsError(f"{name} must be true or false, got {raw!r}.")
     return value in {"true", "1", "yes"}
-
-
-def _leeway(name: str, raw: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be a number of seconds, got {raw!r}.") from None
-    if not 0 <= value <= 600:
-        raise SettingsError(f"{name} must be between 0 and 600 seconds, got {raw!r}.")
-    return value
 
 
 def _existing_file(name: str, raw: str) -> Path:
@@ -153,14 +146,14 @@ _VARIABLES: dict[str, tuple[str, Any]] = {
     "CDS_CORS_ORIGINS": ("cors_origins", _origins),
     "CDS_TOPIC_SYSTEM": ("topic_system", _url),
     "CDS_LOG_LEVEL": ("log_level", _log_level),
-    "CDS_FHIR_CONNECT_TIMEOUT": ("fhir_connect_timeout", _seconds),
-    "CDS_FHIR_READ_TIMEOUT": ("fhir_read_timeout", _seconds),
-    "CDS_FHIR_DEADLINE": ("fhir_deadline", _seconds),
+    "CDS_FHIR_CONNECT_TIMEOUT": ("fhir_connect_timeout", _seconds(0, 60)),
+    "CDS_FHIR_READ_TIMEOUT": ("fhir_read_timeout", _seconds(0, 60)),
+    "CDS_FHIR_DEADLINE": ("fhir_deadline", _seconds(0, 60)),
     "CDS_FHIR_MAX_PAGES": ("fhir_max_pages", _positive_int),
     "CDS_ALLOWED_FHIR_SERVERS": ("allowed_fhir_servers", _urls),
     "CDS_TRUSTED_ISSUERS": ("trusted_issuers_file", _existing_file),
     "CDS_PUBLIC_BASE_URL": ("public_base_url", lambda name, raw: _url(name, raw).rstrip("/")),
-    "CDS_JWT_LEEWAY": ("jwt_leeway", _leeway),
+    "CDS_JWT_LEEWAY": ("jwt_leeway", _seconds(0, 600, zero_allowed=True)),
     "CDS_DISCOVERY_PUBLIC": ("discovery_public", _boolean),
     "CDS_ALLOW_UNAUTHENTICATED": ("allow_unauthenticated", _boolean),
 }

@@ -25,7 +25,6 @@ class Gathered:
     resources: list[Any] = field(default_factory=list)
     prefetched: list[str] = field(default_factory=list)
     fetched: list[str] = field(default_factory=list)
-    empty: list[str] = field(default_factory=list)
 
 
 def resources_of(value: Mapping[str, Any]) -> list[Any]:
@@ -65,8 +64,8 @@ def gather(prefetch_templates: Mapping[str, str], request: Mapping[str, Any],
     for key, template in prefetch_templates.items():
         value = given.get(key, ...)
         if value is None:
-            gathered.empty.append(key)
-        elif isinstance(value, Mapping) and value.get("resourceType") != "OperationOutcome":
+            continue  # the EHR has no data for this key
+        if isinstance(value, Mapping) and value.get("resourceType") != "OperationOutcome":
             gathered.resources.extend(resources_of(value))
             gathered.prefetched.append(key)
         else:
