@@ -19,6 +19,8 @@ EXTENSION_BASE = "https://posterior-thigh-cds.example.org/fhir/StructureDefiniti
 TEXT_SYNONYM = EXTENSION_BASE + "text-synonym"
 TEXT_EXCLUSION = EXTENSION_BASE + "text-exclusion"
 
+SCREEN_CACHE_SIZE = 50_000
+PREFIX_INDEX = 3  # every is-a prefix is at least an ICD-10-CM category (3 characters); checked at load
 _NEGATION_BEFORE = re.compile(
     r"\b(no|not|denies|denied|deny|without|negative for|absence of|absent|free of|nil|never|ruled out)\b"
     r"(?:\s+\w+){0,4}\s*$"
@@ -69,14 +71,18 @@ class Terminology:
     """Compiled membership of every value set, keyed by value-set id."""
 
     exact: dict[tuple[str, str], set[str]] = field(default_factory=dict)
-    prefixes: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    # system -> first three characters -> (prefix, value set): an ICD-10-CM family is found in O(1)
+    prefixes: dict[str, dict[str, list[tuple[str, str]]]] = field(default_factory=dict)
     synonyms: list[tuple[str, re.Pattern[str], tuple[str, ...]]] = field(default_factory=list)
     codes_by_value_set: dict[str, set[tuple[str, str]]] = field(default_factory=dict)
+    any_synonym: re.Pattern[str] | None = None
+    _screen_cache: dict[Any, bool] = field(default_factory=dict)
 
     @classmethod
     def compile(cls, value_sets: Mapping[str, Mapping[str, Any]]) -> "Terminology":
         """Compile FHIR ValueSet resources (already schema-checked) keyed by id."""
         terminology = cls()
+        every_term: set[str] = set()
         for vs_id, value_set in value_sets.items():
             terminology.codes_by_value_set[vs_id] = set()
             for include in value_set.get("compose", {}).get("include", []):
@@ -87,15 +93,39 @@ class Terminology:
                     terminology.codes_by_value_set[vs_id].add(key)
                 for rule in include.get("filter", []):
                     prefix = normalize_code(system, rule["value"])
-                    terminology.prefixes.setdefault(system, []).append((prefix, vs_id))
+                    by_start = terminology.prefixes.setdefault(system, {})
+                    by_start.setdefault(prefix[:PREFIX_INDEX], []).append((prefix, vs_id))
             extensions = value_set.get("extension", [])
             terms = [match_form(e["valueString"]) for e in extensions if e["url"] == TEXT_SYNONYM]
             exclusions = tuple(match_form(e["valueString"]) for e in extensions if e["url"] == TEXT_EXCLUSION)
             terms = [t for t in terms if t]  # a synonym made only of neutral words ("left") names nothing
+            every_term.update(terms)
             if terms:
                 alternatives = "|".join(re.escape(t) for t in sorted(set(terms), key=len, reverse=True))
                 terminology.synonyms.append((vs_id, re.compile(rf"(?<![\w])(?:{alternatives})(?![\w])"), exclusions))
+        if every_term:
+            alternatives = "|".join(re.escape(t) for t in sorted(every_term, key=len, reverse=True))
+            terminology.any_synonym = re.compile(rf"(?<![\w])(?:{alternatives})(?![\w])")
         return terminology
+
+    def names_anything(self, text: str) -> bool:
+        """Return True when ``text`` contains any synonym of any value set (one pass, for screening)."""
+        return self._screened(text, lambda: bool(self.any_synonym and self.any_synonym.search(match_form(text))))
+
+    def _screened(self, key: Any, decide: Any) -> bool:
+        """Memoize a screening answer; charts repeat the same codes and texts (bounded: cleared when full)."""
+        answer = self._screen_cache.get(key)
+        if answer is None:
+            if len(self._screen_cache) > SCREEN_CACHE_SIZE:
+                self._screen_cache.clear()
+            answer = self._screen_cache[key] = decide()
+        return answer
+
+    def codes_anything(self, system: Any, code: Any) -> bool:
+        """Return True when ``system|code`` belongs to any value set (for screening; tolerates junk)."""
+        if not isinstance(system, str) or not isinstance(code, str):
+            return False
+        return self._screened((system, code), lambda: bool(self.concepts_for_coding(system, code)))
 
     def concepts_for_coding(self, system: str | None, code: str | None) -> frozenset[str]:
         """Return the ids of every value set containing ``system|code``."""
@@ -103,7 +133,7 @@ class Terminology:
             return frozenset()
         normalized = normalize_code(system, code)
         found = set(self.exact.get((system, normalized), ()))
-        for prefix, vs_id in self.prefixes.get(system, ()):
+        for prefix, vs_id in self.prefixes.get(system, {}).get(normalized[:PREFIX_INDEX], ()):
             if normalized.startswith(prefix):
                 found.add(vs_id)
         return frozenset(found)

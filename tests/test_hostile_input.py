@@ -78,6 +78,21 @@ def test_deep_nesting_is_refused(client):
     assert client.post(f"/cds-services/{PATIENT_VIEW}", data=deeper, content_type="application/json").status_code == 400
 
 
+def test_deeply_nested_resource_is_reported_not_fatal(client):
+    """A resource nested hundreds of levels deep is reported as unreadable; the CES card still fires."""
+    deep = low_back_pain("cond-deep")
+    node = deep["code"]  # an element the rules read, so it is validated
+    for _ in range(400):
+        node["extension"] = [{"url": "http://example.org/x"}]
+        node = node["extension"][0]
+    body = hook_request(conditions=[deep, low_back_pain(), urinary_retention()])
+    response = client.post(f"/cds-services/{PATIENT_VIEW}", json=body)
+    assert response.status_code == 200
+    assert [c["source"]["topic"]["code"] for c in response.get_json()["cards"]] == ["cauda-equina-urgent"]
+    issues = response.get_json()["extension"]["org.posterior-thigh-cds.unreadable-resources"]
+    assert [i["resource"] for i in issues] == ["Condition/cond-deep"]
+
+
 def test_too_many_resources_is_413(client, monkeypatch):
     """More resources than the service evaluates in one call is a 413, not a stalled worker."""
     from cds_service.fhir import prefetch

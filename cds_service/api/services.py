@@ -20,7 +20,7 @@ from ..metrics import CARDS
 from ..registry import Service
 from ..render import render_response
 from ..validation import first_error, hook_request_validator
-from .requests import read_json_object
+from .requests import collector_paused, read_json_object
 from .security import authenticate
 
 blueprint = Blueprint("services", __name__)
@@ -39,6 +39,11 @@ def validate_hook_request(service: Service, body: dict[str, Any]) -> None:
 @blueprint.post("/cds-services/<service_id>")
 def call_service(service_id: str):
     """Evaluate the patient in context and answer with cards."""
+    with collector_paused():
+        return _call_service(service_id)
+
+
+def _call_service(service_id: str):
     started = time.perf_counter()
     current = state()
     caller = authenticate()

@@ -14,6 +14,15 @@ from pydantic import ValidationError
 
 MODELS = {"Condition": Condition, "Observation": Observation}
 SUPPORTED_TYPES = frozenset(MODELS)
+# The elements the findings module reads; the rest (narrative, meta, performer, notes...) is not
+# validated, so a chart's bulk costs nothing and a flaw there hides nothing a rule uses.
+READ_ELEMENTS = {
+    "Condition": frozenset({"resourceType", "id", "clinicalStatus", "verificationStatus", "category", "code",
+                            "bodySite", "subject", "recordedDate"}),
+    "Observation": frozenset({"resourceType", "id", "status", "code", "subject", "issued", "dataAbsentReason",
+                              "interpretation", "bodySite", "referenceRange", "component"}),
+}
+READ_CHOICES = {"Condition": ("onset", "abatement"), "Observation": ("effective", "value")}
 
 
 class UnreadableResource(ValueError):
@@ -21,12 +30,15 @@ class UnreadableResource(ValueError):
 
 
 def parse_resource(resource: dict[str, Any]) -> Condition | Observation:
-    """Parse one Condition or Observation dict; raise UnreadableResource naming what was wrong."""
-    model = MODELS.get(resource.get("resourceType", ""))
+    """Parse the elements we read of one Condition or Observation; raise UnreadableResource naming what was wrong."""
+    resource_type = resource.get("resourceType", "")
+    model = MODELS.get(resource_type)
     if model is None:
-        raise UnreadableResource(f"resourceType {resource.get('resourceType')!r} is not read by this service")
+        raise UnreadableResource(f"resourceType {resource_type!r} is not read by this service")
+    read, choices = READ_ELEMENTS[resource_type], READ_CHOICES[resource_type]
+    projected = {key: value for key, value in resource.items() if key in read or key.startswith(choices)}
     try:
-        return model.model_validate(resource)
+        return model.model_validate(projected)
     except ValidationError as error:
         fields = sorted({".".join(str(p) for p in e["loc"]) or "(resource)" for e in error.errors()})
         raise UnreadableResource(f"invalid {model.__name__}: {', '.join(fields[:5])}") from None
