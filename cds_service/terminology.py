@@ -73,10 +73,11 @@ class Terminology:
     exact: dict[tuple[str, str], set[str]] = field(default_factory=dict)
     # system -> first three characters -> (prefix, value set): an ICD-10-CM family is found in O(1)
     prefixes: dict[str, dict[str, list[tuple[str, str]]]] = field(default_factory=dict)
-    synonyms: list[tuple[str, re.Pattern[str], tuple[str, ...]]] = field(default_factory=list)
+    synonyms: list[tuple[str, re.Pattern[str], re.Pattern[str] | None]] = field(default_factory=list)
     codes_by_value_set: dict[str, set[tuple[str, str]]] = field(default_factory=dict)
     any_synonym: re.Pattern[str] | None = None
     _screen_cache: dict[Any, bool] = field(default_factory=dict)
+    _text_cache: dict[str, TextMatch] = field(default_factory=dict)
 
     @classmethod
     def compile(cls, value_sets: Mapping[str, Mapping[str, Any]]) -> "Terminology":
@@ -97,15 +98,13 @@ class Terminology:
                     by_start.setdefault(prefix[:PREFIX_INDEX], []).append((prefix, vs_id))
             extensions = value_set.get("extension", [])
             terms = [match_form(e["valueString"]) for e in extensions if e["url"] == TEXT_SYNONYM]
-            exclusions = tuple(match_form(e["valueString"]) for e in extensions if e["url"] == TEXT_EXCLUSION)
+            excluded = [match_form(e["valueString"]) for e in extensions if e["url"] == TEXT_EXCLUSION]
             terms = [t for t in terms if t]  # a synonym made only of neutral words ("left") names nothing
             every_term.update(terms)
             if terms:
-                alternatives = "|".join(re.escape(t) for t in sorted(set(terms), key=len, reverse=True))
-                terminology.synonyms.append((vs_id, re.compile(rf"(?<![\w])(?:{alternatives})(?![\w])"), exclusions))
+                terminology.synonyms.append((vs_id, _whole_words(terms), _whole_words(excluded) if excluded else None))
         if every_term:
-            alternatives = "|".join(re.escape(t) for t in sorted(every_term, key=len, reverse=True))
-            terminology.any_synonym = re.compile(rf"(?<![\w])(?:{alternatives})(?![\w])")
+            terminology.any_synonym = _whole_words(every_term)
         return terminology
 
     def names_anything(self, text: str) -> bool:
@@ -146,18 +145,33 @@ class Terminology:
         return frozenset(found)
 
     def concepts_for_text(self, text: str | None) -> TextMatch:
-        """Return the concepts ``text`` names, affirmed or negated."""
+        """Return the concepts ``text`` names, affirmed or negated (memoized: charts repeat their texts)."""
         if not text:
             return TextMatch()
-        normalized = match_form(text)
+        cached = self._text_cache.get(text)
+        if cached is None:
+            if len(self._text_cache) > SCREEN_CACHE_SIZE:
+                self._text_cache.clear()
+            cached = self._text_cache[text] = self._match_text(match_form(text))
+        return cached
+
+    def _match_text(self, normalized: str) -> TextMatch:
+        if not (self.any_synonym and self.any_synonym.search(normalized)):
+            return TextMatch()
         affirmed: set[str] = set()
         negated: set[str] = set()
         for vs_id, pattern, exclusions in self.synonyms:
-            if any(re.search(rf"(?<![\w]){re.escape(x)}(?![\w])", normalized) for x in exclusions):
+            if exclusions is not None and exclusions.search(normalized):
                 continue
             for match in pattern.finditer(normalized):
                 (negated if _is_negated(normalized, match.start(), match.end()) else affirmed).add(vs_id)
         return TextMatch(frozenset(affirmed), frozenset(negated - affirmed))
+
+
+def _whole_words(phrases: Iterable[str]) -> re.Pattern[str]:
+    """Compile phrases into one pattern matching any of them as whole words (longest first)."""
+    alternatives = "|".join(re.escape(p) for p in sorted(set(phrases), key=len, reverse=True))
+    return re.compile(rf"(?<![\w])(?:{alternatives})(?![\w])")
 
 
 def _is_negated(text: str, start: int, end: int) -> bool:
