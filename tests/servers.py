@@ -76,7 +76,8 @@ def start_fhir_server(workdir: Path) -> ServerProcess:
 class PostgresCluster:
     """A throwaway PostgreSQL cluster on 127.0.0.1 and a free port; ``url`` is its database URL."""
 
-    def __init__(self) -> None:
+    def __init__(self, durable: bool = False) -> None:
+        """Start the cluster; tests run it with fsync off, benchmarks with ``durable=True``."""
         import glob
         import shutil
         import tempfile
@@ -91,8 +92,9 @@ class PostgresCluster:
         if self.as_postgres:
             shutil.chown(self.dir, "postgres", "postgres")
         self._run("initdb", "-D", str(self.dir / "data"), "-A", "trust", "-U", "cds", "--no-sync", "-E", "UTF8")
+        fsync = "on" if durable else "off"
         self._run("pg_ctl", "-D", str(self.dir / "data"), "-l", str(self.dir / "server.log"), "-w", "-t", "30",
-                  "-o", f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off", "start")
+                  "-o", f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync={fsync}", "start")
         self.url = f"postgresql://cds@127.0.0.1:{self.port}/postgres"
 
     def _run(self, tool: str, *args: str) -> None:
