@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any, Iterable, Mapping
 
 from ..fhir.models import SUPPORTED_TYPES, UnreadableResource, parse_resource
-from ..terminology import ICD10CM, SNOMED, Terminology, normalize_code, normalize_text
+from ..terminology import ICD10CM, Terminology, normalize_code, normalize_text
 from . import filters
 
 MCODE_LATERALITY = "http://hl7.org/fhir/us/mcode/StructureDefinition/mcode-laterality-qualifier"
