@@ -187,3 +187,15 @@ def test_temperature_units_are_converted(value, unit, celsius):
 def test_unknown_unit_is_not_compared():
     """A value in a unit we cannot convert is never compared as a raw number."""
     assert to_unit((Decimal("310"), "K"), "Cel") is None
+
+
+@pytest.mark.parametrize(("reference", "kept"), [
+    ("Patient/pat-1", True), ("https://ehr.example.org/fhir/Patient/pat-1", True), ("Patient/pat-1/_history/3", True),
+    ("urn:uuid:5f1c6a0e-0d5e-4bde-9c55-5c4f0e2b7a10", True), ("Patient/pat-10", False), ("Patient/other", False),
+])
+def test_only_resources_clearly_about_another_patient_are_ignored(reference, kept):
+    """A subject naming another Patient is ignored; absolute, versioned or urn references to this one are kept."""
+    resource = condition("c", RETENTION)
+    resource["subject"] = {"reference": reference}
+    result = build_findings([resource], "pat-1", KNOWLEDGE.terminology, KNOWLEDGE.laterality_rules)
+    assert bool(result.findings) is kept and bool(result.issues) is not kept

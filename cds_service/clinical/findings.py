@@ -143,11 +143,13 @@ def _names_a_concept(element: Any, terminology: Terminology) -> bool:
 
 
 def _belongs_to(resource: Mapping[str, Any], patient_id: str) -> bool:
+    """Return False only when the subject clearly names another Patient (when unsure, keep the resource)."""
     subject = resource.get("subject")
     reference = subject.get("reference") if isinstance(subject, Mapping) else None
-    if not isinstance(reference, str):
-        return True  # no subject: trust the EHR's query
-    return reference == f"Patient/{patient_id}" or reference.endswith(f"/Patient/{patient_id}")
+    if not isinstance(reference, str) or "Patient/" not in reference:
+        return True  # no subject, a urn:uuid or a logical reference: trust the EHR's query
+    named = reference.rsplit("Patient/", 1)[1].split("/", 1)[0]  # also "…/Patient/123/_history/2"
+    return named == patient_id
 
 
 def as_datetime(value: Any) -> datetime | None:
