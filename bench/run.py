@@ -18,7 +18,6 @@ import os
 import platform
 import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -35,6 +34,7 @@ ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(ROOT / "tests"))
 import workloads  # noqa: E402
+from servers import ServerProcess, free_port  # noqa: E402
 
 SERVICE_ID = "posterior-thigh-pain-patient-view"
 GUNICORN_CONF = ROOT / "cds_service" / "gunicorn_conf.py"
@@ -44,14 +44,13 @@ LARGE_TARGET_MS = 50.0
 
 
 # -- servers ------------------------------------------------------------------------------------
-class Server:
-    """A gunicorn master started in its own session; ``url`` once /health/ready answers 200."""
+class Server(ServerProcess):
+    """A gunicorn master with the service's settings, in a clean environment (no caller CDS_* settings)."""
 
     def __init__(self, name: str, app: str, work: Path, workers: int | None, extra_env: dict[str, str],
                  pythonpath: Path | None = None) -> None:
         self.name = name
-        port = _free_port()
-        self.url = f"http://127.0.0.1:{port}"
+        port = free_port()
         command = [sys.executable, "-m", "gunicorn", "--config", str(GUNICORN_CONF), "--bind", f"127.0.0.1:{port}"]
         if workers:
             command += ["--workers", str(workers)]
@@ -59,42 +58,12 @@ class Server:
             command += ["--pythonpath", str(pythonpath)]
         data = work / f"{name}-data"
         data.mkdir()
-        # a clean environment: no CDS_* setting of the caller's shell changes what is measured
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CDS_")}
-        env.update({"CDS_DATA_DIR": str(data), **extra_env})
-        self.log = work / f"{name}.log"
-        self._log_file = self.log.open("wb")
-        self.process = subprocess.Popen(command + [app], stdout=self._log_file, stderr=subprocess.STDOUT, env=env,
-                                        cwd=ROOT, start_new_session=True)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{name} exited with {self.process.returncode}:\n{self.log.read_text()[-3000:]}")
-            try:
-                if requests.get(self.url + "/health/ready", timeout=1).status_code == 200:
-                    return
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.2)
-        self.stop()
-        raise RuntimeError(f"{name} not ready within 60 s:\n{self.log.read_text()[-3000:]}")
+        super().__init__(command + [app], port, work / f"{name}.log", env={"CDS_DATA_DIR": str(data), **extra_env},
+                         cwd=ROOT, inherit_cds_settings=False)
 
     @property
     def endpoint(self) -> str:
         return f"{self.url}/cds-services/{SERVICE_ID}"
-
-    def workers(self) -> list[int]:
-        """Return the pids of the gunicorn workers (children of the master)."""
-        children = []
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit():
-                try:
-                    stat = (entry / "stat").read_text()
-                except OSError:
-                    continue
-                if int(stat.rsplit(")", 1)[1].split()[1]) == self.process.pid:
-                    children.append(int(entry.name))
-        return sorted(children)
 
     def memory(self) -> dict[str, Any]:
         """Return RSS and peak RSS (MiB) of the master and of each worker."""
@@ -109,23 +78,6 @@ class Server:
                 pass
             return fields
         return {"master": status(self.process.pid), "workers": [status(pid) for pid in self.workers()]}
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-        self._log_file.close()
-
-
-def _free_port() -> int:
-    import socket
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # -- wrk ----------------------------------------------------------------------------------------

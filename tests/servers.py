@@ -23,12 +23,14 @@ class ServerProcess:
     """A server started from ``command``; ``url`` is its base URL once ``ready_path`` answers 200."""
 
     def __init__(self, command: Sequence[str], port: int, log: Path, env: dict[str, str] | None = None,
-                 cwd: Path | None = None, ready_path: str = "/health/ready", timeout: float = 60) -> None:
+                 cwd: Path | None = None, ready_path: str = "/health/ready", timeout: float = 60,
+                 inherit_cds_settings: bool = True) -> None:
         self.url = f"http://127.0.0.1:{port}"
         self.log = log
         self._file = log.open("wb")
+        base = {k: v for k, v in os.environ.items() if inherit_cds_settings or not k.startswith("CDS_")}
         self.process = subprocess.Popen(list(command), stdout=self._file, stderr=subprocess.STDOUT,
-                                        env={**os.environ, **(env or {})}, cwd=cwd, start_new_session=True)
+                                        env={**base, **(env or {})}, cwd=cwd, start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -41,6 +43,11 @@ class ServerProcess:
             time.sleep(0.2)
         self.stop()
         raise RuntimeError(f"server not ready within {timeout}s:\n{log.read_text()[-3000:]}")
+
+    def workers(self) -> list[int]:
+        """Return the pids of the processes the server started (gunicorn's workers)."""
+        path = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        return sorted(int(pid) for pid in path.read_text().split()) if path.exists() else []
 
     def stop(self) -> None:
         """Stop the server and everything it started (gunicorn workers included)."""

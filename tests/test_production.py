@@ -30,11 +30,6 @@ def serve(tmp_path: Path, database_url: str, workers: int = 3) -> ServerProcess:
                               "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics")})
 
 
-def workers_of(server: ServerProcess) -> list[int]:
-    children = Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children").read_text().split()
-    return [int(pid) for pid in children]
-
-
 def test_killed_worker_loses_no_acknowledged_feedback(tmp_path, database_url):
     """Concurrent clients, one worker SIGKILLed mid-run: every item answered 200 is stored exactly once."""
     server = serve(tmp_path, database_url)
@@ -63,13 +58,13 @@ def test_killed_worker_loses_no_acknowledged_feedback(tmp_path, database_url):
         for thread in threads:
             thread.start()
         time.sleep(1.0)
-        victim = workers_of(server)[0]
+        victim = server.workers()[0]
         os.kill(victim, signal.SIGKILL)
         time.sleep(1.5)
         stop.set()
         for thread in threads:
             thread.join(timeout=30)
-        assert len(workers_of(server)) == 3, "gunicorn replaces the killed worker"
+        assert len(server.workers()) == 3, "gunicorn replaces the killed worker"
     finally:
         server.stop()
     database = Database(database_url)
