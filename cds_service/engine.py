@@ -80,6 +80,7 @@ def evaluate(service: "Service", context: Mapping[str, Any], resources: Iterable
     each is parsed on its own, and the unreadable ones are returned as issues.
     """
     knowledge = service.knowledge
-    finding_set = build_findings(resources, context["patientId"], knowledge.terminology, knowledge.laterality_rules)
+    finding_set = build_findings(resources, context["patientId"], knowledge.terminology, knowledge.laterality_rules,
+                                 knowledge.screen)
     return Evaluation(match_topics(knowledge, finding_set.findings, now), finding_set.issues,
                       len(finding_set.findings))

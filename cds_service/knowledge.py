@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from .clinical.findings import LATERALITY_CONCEPTS, LateralityRule, SYMPTOM_QUESTION
+from .clinical.findings import LATERALITY_CONCEPTS, SYMPTOM_QUESTION, LateralityRule
+from .clinical.screen import ResourceScreen, value_floors
 from .errors import KnowledgeError
 from .terminology import Terminology
 from .validation import first_error, validator_for
@@ -38,6 +39,7 @@ class Knowledge:
     laterality_rules: tuple[LateralityRule, ...]
     directory: Path
     expressions: Mapping[str, Mapping[str, Mapping[str, Any]]]  # topic -> name -> expression it can use
+    screen: ResourceScreen
 
 
 def _read_json(path: Path) -> Any:
@@ -87,16 +89,22 @@ def load_knowledge(directory: Path) -> Knowledge:
     for name, topic in topics.items():
         _cross_check(directory / "topics" / f"{name}.json", topic.get("definitions", {}), topic, value_sets,
                      shared=definitions)
+    terminology = Terminology.compile(value_sets)
+    every_expression = [d["when"] for d in definitions.values()]
+    for topic in topics.values():
+        every_expression += [r["when"] for r in topic["rules"]]
+        every_expression += [d["when"] for d in topic.get("definitions", {}).values()]
     return Knowledge(
         topics=tuple(topics[t] for t in TOPIC_ORDER),
         definitions=definitions,
         value_sets=value_sets,
-        terminology=Terminology.compile(value_sets),
+        terminology=terminology,
         laterality_rules=tuple(LateralityRule(r["prefix"], r["position"], r["values"])
                                for r in laterality["icd-10-cm"]),
         directory=directory,
         expressions={name: {n: d["when"] for n, d in {**definitions, **topic.get("definitions", {})}.items()}
                      for name, topic in topics.items()},
+        screen=ResourceScreen(terminology, value_floors(every_expression)),
     )
 
 

@@ -75,12 +75,11 @@ class LateralityRule:
 
 
 def build_findings(resources: Iterable[Mapping[str, Any]], patient_id: str, terminology: Terminology,
-                   laterality_rules: Iterable[LateralityRule], screen: bool = True) -> FindingSet:
+                   laterality_rules: Iterable[LateralityRule], screen: Any = None) -> FindingSet:
     """Parse each resource on its own and return its findings; bad resources become issues.
 
-    With ``screen`` (the default), a resource whose codes and texts name no concept of any value set,
-    or whose status means it is ignored anyway, is skipped before the costly fhir.resources validation:
-    it could not produce a finding. A chart is mostly vitals, labs and unrelated problems.
+    ``screen`` (a clinical.screen.ResourceScreen) skips, before the costly fhir.resources validation,
+    the resources that certainly yield nothing a rule uses; without it every resource is parsed.
     """
     reader = _Reader(terminology, tuple(laterality_rules))
     result = FindingSet()
@@ -96,7 +95,7 @@ def build_findings(resources: Iterable[Mapping[str, Any]], patient_id: str, term
         if not _belongs_to(resource, patient_id):
             result.issues.append(ResourceIssue(reference, "subject is not the patient in context; ignored"))
             continue
-        if screen and not may_produce_finding(resource, terminology):
+        if screen is not None and not screen.may_matter(resource):
             continue
         try:
             model = parse_resource(dict(resource))
@@ -107,39 +106,6 @@ def build_findings(resources: Iterable[Mapping[str, Any]], patient_id: str, term
         except Exception as error:  # one odd resource must never hide the findings of the others
             result.issues.append(ResourceIssue(reference, f"could not be read ({type(error).__name__})"))
     return result
-
-
-def may_produce_finding(resource: Mapping[str, Any], terminology: Terminology) -> bool:
-    """Return False only when a raw resource certainly yields no finding (when in doubt, True).
-
-    Findings come from Condition.code, and from Observation code, valueCodeableConcept, valueString
-    and the same elements of each component; statuses that are ignored anyway are checked here too.
-    """
-    try:
-        if resource["resourceType"] == "Condition":
-            verification = resource.get("verificationStatus") or {}
-            codes = {c.get("code") for c in verification.get("coding") or []}
-            if codes & filters.IGNORED_VERIFICATION_STATUSES:
-                return False
-            return _names_a_concept(resource.get("code"), terminology)
-        if resource.get("status") not in filters.COUNTED_OBSERVATION_STATUSES:
-            return False
-        return any(_names_a_concept(part.get(element), terminology)
-                   for part in (resource, *(resource.get("component") or ()))
-                   for element in ("code", "valueCodeableConcept", "valueString"))
-    except (AttributeError, TypeError, KeyError):
-        return True  # malformed: let the parser report it
-
-
-def _names_a_concept(element: Any, terminology: Terminology) -> bool:
-    if element is None:
-        return False
-    if isinstance(element, str):
-        return terminology.names_anything(element)
-    if any(terminology.codes_anything(c.get("system"), c.get("code")) for c in element.get("coding") or ()):
-        return True
-    text = element.get("text")
-    return isinstance(text, str) and terminology.names_anything(text)
 
 
 def _belongs_to(resource: Mapping[str, Any], patient_id: str) -> bool:
