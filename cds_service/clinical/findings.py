@@ -84,7 +84,7 @@ def build_findings(resources: Iterable[Mapping[str, Any]], patient_id: str, term
     reader = _Reader(terminology, tuple(laterality_rules))
     result = FindingSet()
     for index, resource in enumerate(resources):
-        if not isinstance(resource, Mapping):
+        if not isinstance(resource, dict):  # parsed JSON: dict is exact, and far cheaper than an ABC check
             result.issues.append(ResourceIssue(f"(entry {index})", "not a JSON object"))
             continue
         resource_type = resource.get("resourceType")
@@ -98,7 +98,7 @@ def build_findings(resources: Iterable[Mapping[str, Any]], patient_id: str, term
         if screen is not None and not screen.may_matter(resource):
             continue
         try:
-            model = parse_resource(dict(resource))
+            model = parse_resource(resource)
             read = reader.condition if resource_type == "Condition" else reader.observation
             result.findings.extend(read(model, reference))
         except UnreadableResource as error:
@@ -111,7 +111,7 @@ def build_findings(resources: Iterable[Mapping[str, Any]], patient_id: str, term
 def _belongs_to(resource: Mapping[str, Any], patient_id: str) -> bool:
     """Return False only when the subject clearly names another Patient (when unsure, keep the resource)."""
     subject = resource.get("subject")
-    reference = subject.get("reference") if isinstance(subject, Mapping) else None
+    reference = subject.get("reference") if isinstance(subject, dict) else None
     if not isinstance(reference, str) or "Patient/" not in reference:
         return True  # no subject, a urn:uuid or a logical reference: trust the EHR's query
     named = reference.rsplit("Patient/", 1)[1].split("/", 1)[0]  # also "…/Patient/123/_history/2"

@@ -36,8 +36,8 @@ class ResourceScreen:
                 return self._names_a_concept(resource.get("code"))
             if resource.get("status") not in filters.COUNTED_OBSERVATION_STATUSES:
                 return False
-            parts = (resource, *(resource.get("component") or ()))
-            if not any(self._names_a_concept(part.get(name)) for part in parts for name in FINDING_ELEMENTS):
+            if not any(self._names_a_concept(part.get(name))
+                       for part in (resource, *(resource.get("component") or ())) for name in FINDING_ELEMENTS):
                 return False
             return not self._below_every_floor(resource)
         except (AttributeError, TypeError, KeyError, InvalidOperation):
@@ -56,7 +56,7 @@ class ResourceScreen:
     def _below_every_floor(self, observation: Mapping[str, Any]) -> bool:
         """Return True for a plain measurement below the floor of every concept its code names."""
         quantity = observation.get("valueQuantity")
-        if observation.get("component") or not isinstance(quantity, Mapping) or "valueCodeableConcept" in observation:
+        if observation.get("component") or not isinstance(quantity, dict) or "valueCodeableConcept" in observation:
             return False
         value, unit = quantity.get("value"), quantity.get("code") or quantity.get("unit")
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not isinstance(unit, str):
