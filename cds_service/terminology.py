@@ -109,22 +109,24 @@ class Terminology:
 
     def names_anything(self, text: str) -> bool:
         """Return True when ``text`` contains any synonym of any value set (one pass, for screening)."""
-        return self._screened(text, lambda: bool(self.any_synonym and self.any_synonym.search(match_form(text))))
-
-    def _screened(self, key: Any, decide: Any) -> bool:
-        """Memoize a screening answer; charts repeat the same codes and texts (bounded: cleared when full)."""
-        answer = self._screen_cache.get(key)
+        answer = self._screen_cache.get(text)
         if answer is None:
-            if len(self._screen_cache) > SCREEN_CACHE_SIZE:
-                self._screen_cache.clear()
-            answer = self._screen_cache[key] = decide()
+            answer = self._remember(text, bool(self.any_synonym and self.any_synonym.search(match_form(text))))
         return answer
 
     def codes_anything(self, system: Any, code: Any) -> bool:
         """Return True when ``system|code`` belongs to any value set (for screening; tolerates junk)."""
-        if not isinstance(system, str) or not isinstance(code, str):
-            return False
-        return self._screened((system, code), lambda: bool(self.concepts_for_coding(system, code)))
+        answer = self._screen_cache.get((system, code)) if system.__class__ is str and code.__class__ is str else False
+        if answer is None:
+            answer = self._remember((system, code), bool(self.concepts_for_coding(system, code)))
+        return answer
+
+    def _remember(self, key: Any, answer: bool) -> bool:
+        """Memoize a screening answer; charts repeat the same codes and texts (bounded: cleared when full)."""
+        if len(self._screen_cache) > SCREEN_CACHE_SIZE:
+            self._screen_cache.clear()
+        self._screen_cache[key] = answer
+        return answer
 
     def concepts_for_coding(self, system: str | None, code: str | None) -> frozenset[str]:
         """Return the ids of every value set containing ``system|code``."""

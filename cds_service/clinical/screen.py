@@ -16,9 +16,6 @@ from . import filters
 from .criteria import to_unit
 from .findings import QUALIFIER_PREFIXES
 
-FINDING_ELEMENTS = ("code", "valueCodeableConcept", "valueString")
-
-
 @dataclass(frozen=True)
 class ResourceScreen:
     """Screening knowledge: the terminology, and per concept the lowest value any rule can use."""
@@ -36,22 +33,28 @@ class ResourceScreen:
                 return self._names_a_concept(resource.get("code"))
             if resource.get("status") not in filters.COUNTED_OBSERVATION_STATUSES:
                 return False
-            if not any(self._names_a_concept(part.get(name))
-                       for part in (resource, *(resource.get("component") or ())) for name in FINDING_ELEMENTS):
+            if not self._part_names_a_concept(resource) and not any(
+                    self._part_names_a_concept(component) for component in resource.get("component") or ()):
                 return False
             return not self._below_every_floor(resource)
         except (AttributeError, TypeError, KeyError, InvalidOperation):
             return True  # malformed: let the parser report it
 
+    def _part_names_a_concept(self, part: Mapping[str, Any]) -> bool:
+        """Return True when the code, coded value or string value of an Observation or component names a concept."""
+        return (self._names_a_concept(part.get("code")) or self._names_a_concept(part.get("valueCodeableConcept"))
+                or self._names_a_concept(part.get("valueString")))
+
     def _names_a_concept(self, element: Any) -> bool:
         if element is None:
             return False
-        if isinstance(element, str):
+        if element.__class__ is str:
             return self.terminology.names_anything(element)
-        if any(self.terminology.codes_anything(c.get("system"), c.get("code")) for c in element.get("coding") or ()):
-            return True
+        for coding in element.get("coding") or ():
+            if self.terminology.codes_anything(coding.get("system"), coding.get("code")):
+                return True
         text = element.get("text")
-        return isinstance(text, str) and self.terminology.names_anything(text)
+        return text.__class__ is str and self.terminology.names_anything(text)
 
     def _below_every_floor(self, observation: Mapping[str, Any]) -> bool:
         """Return True for a plain measurement below the floor of every concept its code names."""

@@ -36,7 +36,7 @@ def resources_of(value: Mapping[str, Any]) -> list[Any]:
         return [value]
     resources = []
     for entry in value.get("entry") or []:
-        if isinstance(entry, Mapping) and "resource" in entry:
+        if isinstance(entry, dict) and "resource" in entry:  # parsed JSON: an exact (cheap) type check
             resources.append(entry["resource"])
         else:
             resources.append(entry)
