@@ -33,6 +33,9 @@ class FaultServer(ThreadingHTTPServer):
     def url(self) -> str:
         return f"http://{self.server_address[0]}:{self.server_address[1]}"
 
+    def handle_error(self, request, client_address) -> None:
+        """Stay quiet when the service gave up on a hanging answer and closed the connection (expected)."""
+
 
 class FaultHandler(BaseHTTPRequestHandler):
     """The first path segment names the fault: /hang, /error, /unauthorized, /html, /offsite, /endless, ..."""
