@@ -83,6 +83,7 @@ def build_findings(resources: Iterable[Mapping[str, Any]], patient_id: str, term
     """
     reader = _Reader(terminology, tuple(laterality_rules))
     result = FindingSet()
+    own_reference = f"Patient/{patient_id}"
     for index, resource in enumerate(resources):
         if not isinstance(resource, dict):  # parsed JSON: dict is exact, and far cheaper than an ABC check
             result.issues.append(ResourceIssue(f"(entry {index})", "not a JSON object"))
@@ -92,7 +93,9 @@ def build_findings(resources: Iterable[Mapping[str, Any]], patient_id: str, term
             continue  # other resource types are not read by any rule
         resource_id = resource.get("id")
         reference = f"{resource_type}/{resource_id if isinstance(resource_id, str) and resource_id else f'(entry {index})'}"
-        if not _belongs_to(resource, patient_id):
+        subject = resource.get("subject")
+        if not (subject.__class__ is dict and subject.get("reference") == own_reference) \
+                and not _belongs_to(resource, patient_id):  # the common case first, cheaply
             result.issues.append(ResourceIssue(reference, "subject is not the patient in context; ignored"))
             continue
         if screen is not None and not screen.may_matter(resource):

@@ -27,10 +27,11 @@ class ResourceScreen:
         """Return False only when the raw resource certainly yields nothing a rule uses."""
         try:
             if resource["resourceType"] == "Condition":
-                verification = resource.get("verificationStatus") or {}
-                if {c.get("code") for c in verification.get("coding") or []} & filters.IGNORED_VERIFICATION_STATUSES:
+                if not self._names_a_concept(resource.get("code")):
                     return False
-                return self._names_a_concept(resource.get("code"))
+                verification = resource.get("verificationStatus") or {}
+                return not any(coding.get("code") in filters.IGNORED_VERIFICATION_STATUSES
+                               for coding in verification.get("coding") or ())
             if resource.get("status") not in filters.COUNTED_OBSERVATION_STATUSES:
                 return False
             if not self._part_names_a_concept(resource) and not any(
