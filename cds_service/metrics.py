@@ -11,8 +11,15 @@ import os
 if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # samples are files there; the directory must exist first
     os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
 
-from prometheus_client import (CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter,  # noqa: E402
-                               Histogram, generate_latest, multiprocess)
+from prometheus_client import (  # noqa: E402
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
@@ -24,7 +31,7 @@ FHIR_FETCH_LATENCY = Histogram("cds_fhir_fetch_duration_seconds", "Time to fetch
                                buckets=LATENCY_BUCKETS)
 FHIR_FETCH_ERRORS = Counter("cds_fhir_fetch_errors_total", "Fetches from fhirServer that failed.", ["reason"])
 JWT_REJECTIONS = Counter("cds_jwt_rejections_total", "Calls refused by JWT verification.", ["reason"])
-FEEDBACK_ITEMS = Counter("cds_feedback_items_total", "Feedback items stored.", ["outcome"])
+FEEDBACK_ITEMS = Counter("cds_feedback_items_total", "Feedback items acknowledged (a repeated item is stored once but counted each time).", ["outcome"])
 
 
 def exposition() -> tuple[bytes, str]:

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify
 
-from ..state import state
 from ..errors import InvalidRequest
 from ..logs import log_event
 from ..metrics import FEEDBACK_ITEMS
+from ..state import state
 from ..validation import first_error, validator_for
 from .requests import read_json_object
 from .security import authenticate
@@ -27,6 +27,6 @@ def receive_feedback(service_id: str):
     stored = current.store.add(service.id, body["feedback"])
     for item in body["feedback"]:
         FEEDBACK_ITEMS.labels(item["outcome"]).inc()
-    log_event("feedback", service_id=service.id, status=200, issuer=caller.issuer.iss if caller.issuer else None, feedback_items=len(body["feedback"]),
-              feedback_stored=stored)
+    log_event("feedback", service_id=service.id, status=200, issuer=caller.issuer.iss if caller.issuer else None,
+              feedback_items=len(body["feedback"]), feedback_stored=stored)
     return jsonify({"stored": stored, "received": len(body["feedback"])})

@@ -6,7 +6,6 @@ from contextlib import contextmanager
 from typing import Any, Iterator
 
 import orjson
-
 from flask import request
 from werkzeug.exceptions import UnsupportedMediaType
 

@@ -1,7 +1,8 @@
 """POST /cds-services/{id} (CDS Hooks 2.0 'Calling a CDS Service'), as named stages:
 
-find service (404) -> read body (400/413/415) -> validate request (422) -> gather prefetch (412)
--> evaluate (500 on any exception, never an empty 200) -> render cards (critical first).
+verify the caller's JWT (401) -> find service (404) -> read body (400/413/415) -> validate request (422)
+-> gather prefetch, fetching what is missing (412) -> evaluate (500 on any exception, never an empty 200)
+-> render cards (critical first) -> one audit log line.
 """
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ from typing import Any
 
 from flask import Blueprint, jsonify
 
-from ..state import state
 from ..engine import evaluate
 from ..errors import EvaluationFailed, InvalidRequest
 from ..fhir.prefetch import gather
@@ -19,6 +19,7 @@ from ..logs import log_event
 from ..metrics import CARDS
 from ..registry import Service
 from ..render import render_response
+from ..state import state
 from ..validation import first_error, hook_request_validator
 from .requests import collector_paused, read_json_object
 from .security import authenticate
@@ -68,6 +69,7 @@ def _call_service(service_id: str):
               issuer=caller.issuer.iss if caller.issuer else None,
               topics=[m.topic["topic"] for m in evaluation.matches],
               indicators=[m.indicator for m in evaluation.matches],
-              prefetched=gathered.prefetched, fetched=gathered.fetched, resource_count=len(gathered.resources), finding_count=evaluation.finding_count,
-              issue_count=len(evaluation.issues), duration_ms=round((time.perf_counter() - started) * 1000, 2))
+              prefetched=gathered.prefetched, fetched=gathered.fetched, resource_count=len(gathered.resources),
+              finding_count=evaluation.finding_count, issue_count=len(evaluation.issues),
+              duration_ms=round((time.perf_counter() - started) * 1000, 2))
     return jsonify(response)

@@ -16,6 +16,7 @@ from . import filters
 from .criteria import to_unit
 from .findings import QUALIFIER_PREFIXES
 
+
 @dataclass(frozen=True)
 class ResourceScreen:
     """Screening knowledge: the terminology, and per concept the lowest value any rule can use."""
