@@ -99,3 +99,25 @@ def database_url(request, tmp_path) -> str:
     with psycopg.connect(cluster.url, autocommit=True) as connection:
         connection.execute(f"CREATE DATABASE {name}")
     return cluster.url.rsplit("/", 1)[0] + "/" + name
+
+
+@pytest.fixture(autouse=True)
+def every_response_is_checked(monkeypatch):
+    """Check every response any test gets from a CDS endpoint: schema-valid 200s, JSON errors with a message."""
+    from flask.testing import FlaskClient
+
+    original = FlaskClient.open
+
+    def open_and_check(self, *args, **kwargs):
+        response = original(self, *args, **kwargs)
+        path, method = response.request.path, response.request.method
+        if path.startswith("/cds-services"):
+            if response.status_code >= 400:
+                assert response.is_json and response.get_json()["message"], (path, response.status_code)
+            elif method == "POST" and not path.endswith("/feedback") and response.status_code == 200:
+                assert_conformant(response.get_json())
+            elif method == "GET" and path == "/cds-services" and response.status_code == 200:
+                assert_conformant(response.get_json(), "discovery")
+        return response
+
+    monkeypatch.setattr(FlaskClient, "open", open_and_check)

@@ -17,6 +17,7 @@ from cds_service.cli import main
 from cds_service.errors import SettingsError
 from cds_service.settings import check_exposure, load_settings
 
+from conformance import assert_conformant
 from conftest import FIXED_NOW, PATIENT_VIEW, hook_request
 from servers import free_port
 
@@ -121,7 +122,10 @@ def epic_token(keys, jwks_server, **claims) -> str:
 
 def post(client, token: str | None, body=None, path: str = f"/cds-services/{PATIENT_VIEW}"):
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return client.post(path, json=body or hook_request(), headers=headers)
+    response = client.post(path, json=body or hook_request(), headers=headers)
+    if response.status_code == 200:
+        assert_conformant(response.get_json())
+    return response
 
 
 def test_sandbox_shaped_token_is_accepted(client, keys, jwks_server):

@@ -6,6 +6,7 @@ import re
 import signal
 import sys
 import threading
+from concurrent.futures import ThreadPoolExecutor
 import time
 from pathlib import Path
 
@@ -76,6 +77,11 @@ def test_killed_worker_loses_no_acknowledged_feedback(tmp_path, database_url):
     assert set(acknowledged) <= set(stored), "an acknowledged item was lost"
 
 
+def writers(tmp_path: Path) -> set[str]:
+    """Return the pids of the processes that have written request metrics."""
+    return {p.stem.split("_")[-1] for p in (tmp_path / "metrics").glob("counter_*.db")}
+
+
 def metric(text: str, name: str, **labels: str) -> float:
     """Return the sum of a metric's samples whose labels include ``labels``."""
     total = 0.0
@@ -91,23 +97,33 @@ def test_metrics_add_up_across_workers(tmp_path):
     server = serve(tmp_path, f"sqlite:///{tmp_path / 'db.sqlite3'}")
     case = next(c for c in load_cases() if c.path.name == "fires-bilateral-sciatica-with-hesitancy")
     service = f"{server.url}/cds-services/{case.service_id}"
+    def post_case(_: int) -> int:
+        return requests.post(service, json=case.request, headers={"Connection": "close"}, timeout=10).status_code
+
+    def post_invalid(_: int) -> int:
+        return requests.post(service, data=b"[]", headers={"Content-Type": "application/json", "Connection": "close"},
+                             timeout=10).status_code
+
+    sent = 0
     try:
-        for _ in range(30):  # a new connection each time, so the workers share the load
-            assert requests.post(service, json=case.request, headers={"Connection": "close"}, timeout=10).ok
-        for _ in range(7):
-            assert requests.post(service, data=b"[]", headers={"Content-Type": "application/json",
-                                                               "Connection": "close"}, timeout=10).status_code == 422
+        # six requests in flight at once, repeated until at least two workers have served some
+        # (bounded): the counts must then add up across processes
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            while sent < 30 or (len(writers(tmp_path)) < 2 and sent < 300):
+                assert list(pool.map(post_case, range(6))) == [200] * 6
+                sent += 6
+            assert list(pool.map(post_invalid, range(7))) == [422] * 7
         for n in range(5):
             item = {"card": f"m-{n}", "outcome": "overridden", "outcomeTimestamp": "2026-11-26T12:00:00Z"}
             assert requests.post(server.url + FEEDBACK, json={"feedback": [item]}, timeout=10).ok
         text = requests.get(server.url + "/metrics", timeout=10).text
-        writers = {p.name.split("_")[-1] for p in (tmp_path / "metrics").glob("counter_*.db")}
+        served_by = writers(tmp_path)
     finally:
         server.stop()
-    assert len(writers) >= 2, "the traffic should have reached several workers"
-    assert metric(text, "cds_requests_total", service=case.service_id, endpoint="service", status="200") == 30
+    assert len(served_by) >= 2, "the traffic should have reached several workers"
+    assert metric(text, "cds_requests_total", service=case.service_id, endpoint="service", status="200") == sent
     assert metric(text, "cds_requests_total", service=case.service_id, endpoint="service", status="422") == 7
     assert metric(text, "cds_requests_total", endpoint="feedback", status="200") == 5
-    assert metric(text, "cds_cards_total", topic="cauda-equina-urgent", indicator="critical") == 30
-    assert metric(text, "cds_request_duration_seconds_count", service=case.service_id, endpoint="service") == 37
+    assert metric(text, "cds_cards_total", topic="cauda-equina-urgent", indicator="critical") == sent
+    assert metric(text, "cds_request_duration_seconds_count", service=case.service_id, endpoint="service") == sent + 7
     assert metric(text, "cds_feedback_items_total", outcome="overridden") == 5
