@@ -39,6 +39,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     knowledge = load_knowledge(settings.knowledge_dir)
     database = Database(settings.database_url)
     database.create_schema()
+    database.dispose()  # no pooled connection may be inherited by forked workers (they open their own)
     authenticator = None
     if settings.trusted_issuers_file:
         issuers = load_trusted_issuers(settings.trusted_issuers_file)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Iterator
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
@@ -81,8 +82,6 @@ class Database:
     def create_schema(self) -> None:
         """Create the tables if absent (safe from every worker and replica) and record the version."""
         if not self.is_postgresql and self.url.startswith("sqlite:///"):
-            from pathlib import Path
-
             Path(self.url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
         with self.transaction() as connection:
             if self.is_postgresql:

@@ -33,7 +33,6 @@ class Knowledge:
     """Everything the clinical core needs, checked and compiled."""
 
     topics: tuple[Mapping[str, Any], ...]
-    definitions: Mapping[str, Mapping[str, Any]]
     value_sets: Mapping[str, Mapping[str, Any]]
     terminology: Terminology
     laterality_rules: tuple[LateralityRule, ...]
@@ -96,7 +95,6 @@ def load_knowledge(directory: Path) -> Knowledge:
         every_expression += [d["when"] for d in topic.get("definitions", {}).values()]
     return Knowledge(
         topics=tuple(topics[t] for t in TOPIC_ORDER),
-        definitions=definitions,
         value_sets=value_sets,
         terminology=terminology,
         laterality_rules=tuple(LateralityRule(r["prefix"], r["position"], r["values"])

@@ -19,7 +19,7 @@ EXTENSION_BASE = "https://posterior-thigh-cds.example.org/fhir/StructureDefiniti
 TEXT_SYNONYM = EXTENSION_BASE + "text-synonym"
 TEXT_EXCLUSION = EXTENSION_BASE + "text-exclusion"
 
-SCREEN_CACHE_SIZE = 50_000
+CACHE_SIZE = 50_000
 PREFIX_INDEX = 3  # every is-a prefix is at least an ICD-10-CM category (3 characters); checked at load
 _NEGATION_BEFORE = re.compile(
     r"\b(no|not|denies|denied|deny|without|negative for|absence of|absent|free of|nil|never|ruled out)\b"
@@ -74,7 +74,6 @@ class Terminology:
     # system -> first three characters -> (prefix, value set): an ICD-10-CM family is found in O(1)
     prefixes: dict[str, dict[str, list[tuple[str, str]]]] = field(default_factory=dict)
     synonyms: list[tuple[str, re.Pattern[str], re.Pattern[str] | None]] = field(default_factory=list)
-    codes_by_value_set: dict[str, set[tuple[str, str]]] = field(default_factory=dict)
     any_synonym: re.Pattern[str] | None = None
     _screen_cache: dict[Any, bool] = field(default_factory=dict)
     _text_cache: dict[str, TextMatch] = field(default_factory=dict)
@@ -85,13 +84,11 @@ class Terminology:
         terminology = cls()
         every_term: set[str] = set()
         for vs_id, value_set in value_sets.items():
-            terminology.codes_by_value_set[vs_id] = set()
             for include in value_set.get("compose", {}).get("include", []):
                 system = include["system"]
                 for concept in include.get("concept", []):
                     key = (system, normalize_code(system, concept["code"]))
                     terminology.exact.setdefault(key, set()).add(vs_id)
-                    terminology.codes_by_value_set[vs_id].add(key)
                 for rule in include.get("filter", []):
                     prefix = normalize_code(system, rule["value"])
                     by_start = terminology.prefixes.setdefault(system, {})
@@ -111,21 +108,15 @@ class Terminology:
         """Return True when ``text`` contains any synonym of any value set (one pass, for screening)."""
         answer = self._screen_cache.get(text)
         if answer is None:
-            answer = self._remember(text, bool(self.any_synonym and self.any_synonym.search(match_form(text))))
+            answer = _remember(self._screen_cache, text,
+                               bool(self.any_synonym and self.any_synonym.search(match_form(text))))
         return answer
 
     def codes_anything(self, system: Any, code: Any) -> bool:
         """Return True when ``system|code`` belongs to any value set (for screening; tolerates junk)."""
         answer = self._screen_cache.get((system, code)) if system.__class__ is str and code.__class__ is str else False
         if answer is None:
-            answer = self._remember((system, code), bool(self.concepts_for_coding(system, code)))
-        return answer
-
-    def _remember(self, key: Any, answer: bool) -> bool:
-        """Memoize a screening answer; charts repeat the same codes and texts (bounded: cleared when full)."""
-        if len(self._screen_cache) > SCREEN_CACHE_SIZE:
-            self._screen_cache.clear()
-        self._screen_cache[key] = answer
+            answer = _remember(self._screen_cache, (system, code), bool(self.concepts_for_coding(system, code)))
         return answer
 
     def concepts_for_coding(self, system: str | None, code: str | None) -> frozenset[str]:
@@ -152,9 +143,7 @@ class Terminology:
             return TextMatch()
         cached = self._text_cache.get(text)
         if cached is None:
-            if len(self._text_cache) > SCREEN_CACHE_SIZE:
-                self._text_cache.clear()
-            cached = self._text_cache[text] = self._match_text(match_form(text))
+            cached = _remember(self._text_cache, text, self._match_text(match_form(text)))
         return cached
 
     def _match_text(self, normalized: str) -> TextMatch:
@@ -168,6 +157,14 @@ class Terminology:
             for match in pattern.finditer(normalized):
                 (negated if _is_negated(normalized, match.start(), match.end()) else affirmed).add(vs_id)
         return TextMatch(frozenset(affirmed), frozenset(negated - affirmed))
+
+
+def _remember(cache: dict[Any, Any], key: Any, answer: Any) -> Any:
+    """Memoize an answer; charts repeat the same codes and texts (bounded: the cache is cleared when full)."""
+    if len(cache) > CACHE_SIZE:
+        cache.clear()
+    cache[key] = answer
+    return answer
 
 
 def _whole_words(phrases: Iterable[str]) -> re.Pattern[str]:

@@ -193,6 +193,17 @@ def test_malformed_resource_is_reported_and_does_not_hide_red_flag(call):
     assert "could not be read" in response.get_json()["cards"][0]["detail"]
 
 
+def test_malformed_bundle_entry_is_reported_and_does_not_hide_red_flag(call):
+    """A prefetch Bundle whose entry is not a list is reported; the other key's CES signs still give the card."""
+    body = hook_request(conditions=[low_back_pain(), urinary_retention()])
+    body["prefetch"]["observations"]["entry"] = 5
+    response = call(body)
+    assert response.status_code == 200
+    assert topics(response) == ["cauda-equina-urgent"]
+    issues = response.get_json()["extension"]["org.posterior-thigh-cds.unreadable-resources"]
+    assert [issue["reason"] for issue in issues] == ["not a JSON object"]
+
+
 def test_resources_of_another_patient_are_ignored(call):
     """A resource whose subject is another patient never contributes to this patient's cards."""
     response = call(hook_request(conditions=[low_back_pain(), urinary_retention(patient="someone-else")]))

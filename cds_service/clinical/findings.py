@@ -10,11 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timezone
 from decimal import Decimal
-from typing import Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from ..fhir.models import SUPPORTED_TYPES, UnreadableResource, parse_resource
 from ..terminology import ICD10CM, Terminology, normalize_code, normalize_text
 from . import filters
+
+if TYPE_CHECKING:
+    from .screen import ResourceScreen
 
 MCODE_LATERALITY = "http://hl7.org/fhir/us/mcode/StructureDefinition/mcode-laterality-qualifier"
 MCODE_LOCATION = "http://hl7.org/fhir/us/mcode/StructureDefinition/mcode-body-location-qualifier"
@@ -75,7 +78,7 @@ class LateralityRule:
 
 
 def build_findings(resources: Iterable[Mapping[str, Any]], patient_id: str, terminology: Terminology,
-                   laterality_rules: Iterable[LateralityRule], screen: Any = None) -> FindingSet:
+                   laterality_rules: Iterable[LateralityRule], screen: ResourceScreen | None = None) -> FindingSet:
     """Parse each resource on its own and return its findings; bad resources become issues.
 
     ``screen`` (a clinical.screen.ResourceScreen) skips, before the costly fhir.resources validation,
@@ -83,7 +86,6 @@ def build_findings(resources: Iterable[Mapping[str, Any]], patient_id: str, term
     """
     reader = _Reader(terminology, tuple(laterality_rules))
     result = FindingSet()
-    own_reference = f"Patient/{patient_id}"
     for index, resource in enumerate(resources):
         if not isinstance(resource, dict):  # parsed JSON: dict is exact, and far cheaper than an ABC check
             result.issues.append(ResourceIssue(f"(entry {index})", "not a JSON object"))
@@ -93,9 +95,7 @@ def build_findings(resources: Iterable[Mapping[str, Any]], patient_id: str, term
             continue  # other resource types are not read by any rule
         resource_id = resource.get("id")
         reference = f"{resource_type}/{resource_id if isinstance(resource_id, str) and resource_id else f'(entry {index})'}"
-        subject = resource.get("subject")
-        if not (subject.__class__ is dict and subject.get("reference") == own_reference) \
-                and not _belongs_to(resource, patient_id):  # the common case first, cheaply
+        if not _belongs_to(resource, patient_id):
             result.issues.append(ResourceIssue(reference, "subject is not the patient in context; ignored"))
             continue
         if screen is not None and not screen.may_matter(resource):
@@ -114,7 +114,9 @@ def build_findings(resources: Iterable[Mapping[str, Any]], patient_id: str, term
 def _belongs_to(resource: Mapping[str, Any], patient_id: str) -> bool:
     """Return False only when the subject clearly names another Patient (when unsure, keep the resource)."""
     subject = resource.get("subject")
-    reference = subject.get("reference") if isinstance(subject, dict) else None
+    reference = subject.get("reference") if subject.__class__ is dict else None
+    if reference == f"Patient/{patient_id}":
+        return True  # the common case, decided cheaply
     if not isinstance(reference, str) or "Patient/" not in reference:
         return True  # no subject, a urn:uuid or a logical reference: trust the EHR's query
     named = reference.rsplit("Patient/", 1)[1].split("/", 1)[0]  # also "…/Patient/123/_history/2"
@@ -148,10 +150,10 @@ class _Reader:
         if concept is None and not extra_text:
             return frozenset(), frozenset(), ""
         codings = [(c.system, c.code) for c in (getattr(concept, "coding", None) or [])]
-        coded = _findings_only(self.terminology.concepts_for_codings(codings))
+        coded = findings_only(self.terminology.concepts_for_codings(codings))
         text = " ; ".join(t for t in (getattr(concept, "text", None), extra_text) if t)
         named = self.terminology.concepts_for_text(text)
-        return coded | _findings_only(named.affirmed), _findings_only(named.negated) - coded, text
+        return coded | findings_only(named.affirmed), findings_only(named.negated) - coded, text
 
     def sites(self, body_sites: list[Any], text: str) -> tuple[frozenset[str], str | None]:
         """Return site concepts and laterality from bodySite codings, mCODE extensions and text."""
@@ -262,7 +264,8 @@ class _Reader:
         )
 
 
-def _findings_only(concepts: frozenset[str]) -> frozenset[str]:
+def findings_only(concepts: frozenset[str]) -> frozenset[str]:
+    """Drop the qualifier concepts (sites, sides) from a set of value-set ids."""
     return frozenset(c for c in concepts if not c.startswith(QUALIFIER_PREFIXES))
 
 

@@ -8,13 +8,13 @@ to what it measures (a 36.8 Cel temperature can never be a fever). When in doubt
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, Iterable, Iterator, Mapping
 
 from ..terminology import Terminology
 from . import filters
 from .criteria import to_unit
-from .findings import QUALIFIER_PREFIXES
+from .findings import findings_only
 
 
 @dataclass(frozen=True)
@@ -39,8 +39,8 @@ class ResourceScreen:
                     self._part_names_a_concept(component) for component in resource.get("component") or ()):
                 return False
             return not self._below_every_floor(resource)
-        except (AttributeError, TypeError, KeyError, InvalidOperation):
-            return True  # malformed: let the parser report it
+        except Exception:  # noqa: BLE001 - whatever is odd about it, let the guarded parser decide and report
+            return True
 
     def _part_names_a_concept(self, part: Mapping[str, Any]) -> bool:
         """Return True when the code, coded value or string value of an Observation or component names a concept."""
@@ -69,7 +69,7 @@ class ResourceScreen:
         code = observation.get("code") or {}
         concepts = self.terminology.concepts_for_codings((c.get("system"), c.get("code")) for c in code.get("coding") or ())
         named = self.terminology.concepts_for_text(code.get("text"))
-        concepts = {c for c in concepts | named.affirmed | named.negated if not c.startswith(QUALIFIER_PREFIXES)}
+        concepts = findings_only(concepts | named.affirmed | named.negated)
         if not concepts or not concepts <= self.value_floors.keys():
             return False
         for concept in concepts:

@@ -34,8 +34,11 @@ def resources_of(value: Mapping[str, Any]) -> list[Any]:
     """
     if value.get("resourceType") != "Bundle":
         return [value]
+    entries = value.get("entry") or []
+    if not isinstance(entries, list):
+        return ["Bundle.entry is not a list"]  # reported as an unreadable entry by evaluation
     resources = []
-    for entry in value.get("entry") or []:
+    for entry in entries:
         if isinstance(entry, dict) and "resource" in entry:  # parsed JSON: an exact (cheap) type check
             resources.append(entry["resource"])
         else:
